@@ -1,0 +1,39 @@
+#pragma once
+// One table describing where each emulated ioctl's argument lives in the
+// caller's memory. It drives all three frontends: CUSE fetches exactly these
+// regions with the ioctl retry protocol, the seccomp filter intercepts exactly
+// these command numbers, and --trace names them. The numbers' own encoding is
+// not trusted: TUNSETIFF says "int" and uses a 40-byte struct ifreq.
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace cusenet {
+
+struct UserRegion {
+  uint64_t addr;
+  size_t len;
+};
+
+struct IoctlLayout {
+  enum class Arg { none, value, pointer };
+
+  unsigned cmd;
+  const char* name;
+  Arg arg;
+  size_t in;   // bytes the device reads at arg
+  size_t out;  // bytes the device writes at arg
+  // Further regions the device reads, found inside the `in` bytes already
+  // fetched (a struct holding a pointer and a length). Null when none.
+  std::vector<UserRegion> (*nested)(std::span<const std::byte> in_bytes);
+};
+
+std::span<const IoctlLayout> ioctl_table();
+const IoctlLayout* find_ioctl(unsigned cmd);
+
+// "TUNSETIFF(0x7ffc...)" / "TUNSETPERSIST(1)" / "0x1234(0x...)" for --trace.
+std::string describe_ioctl(unsigned cmd, uint64_t arg);
+
+}  // namespace cusenet

@@ -1,0 +1,123 @@
+#include "tests/system/daemon_fixture.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+namespace cusenet::testing {
+namespace {
+
+std::string env_or(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+pid_t spawn(const std::vector<std::string>& argv, int stdout_fd) {
+  pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  if (stdout_fd >= 0) ::dup2(stdout_fd, 1);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  ::execv(args[0], args.data());
+  std::perror(args[0]);
+  ::_exit(127);
+}
+
+}  // namespace
+
+std::string system_test_unavailable() {
+  if (::geteuid() != 0) return "needs root (network namespaces, kernel TUN, FUSE mounts)";
+  if (::access("/dev/fuse", R_OK | W_OK) != 0) return "no /dev/fuse on this machine";
+  if (::access("/dev/net/tun", R_OK | W_OK) != 0) return "no kernel /dev/net/tun on this machine";
+  return "";
+}
+
+Daemon::Daemon(std::vector<std::string> extra) {
+  char tmpl[] = "/tmp/cusenet-test-XXXXXX";
+  if (!::mkdtemp(tmpl)) {
+    why_ = "mkdtemp failed";
+    return;
+  }
+  run_dir_ = tmpl;
+  std::vector<std::string> argv = {env_or("CUSENETD", "cusenetd"), "--run-dir", run_dir_,
+                                   "--frontend", "fuse"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  pid_t pid = spawn(argv, -1);
+  // Ready when `cusenetctl status` answers.
+  for (int i = 0; i < 200; ++i) {
+    int status = -1;
+    pid_ = pid;
+    ctl({"status"}, &status);
+    if (status == 0) return;
+    int wst;
+    if (::waitpid(pid, &wst, WNOHANG) == pid) {
+      why_ = "cusenetd exited during start-up";
+      pid_ = -1;
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  why_ = "cusenetd did not answer within 5 s";
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  pid_ = -1;
+}
+
+Daemon::~Daemon() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGTERM);
+    int wst;
+    for (int i = 0; i < 200 && ::waitpid(pid_, &wst, WNOHANG) == 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    if (::waitpid(pid_, &wst, WNOHANG) == 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    // A killed daemon may leave its FUSE mount behind.
+    ::umount2((run_dir_ + "/dev").c_str(), MNT_DETACH);
+  }
+  if (!run_dir_.empty()) {
+    std::string cmd = "rm -rf '" + run_dir_ + "'";
+    if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", run_dir_.c_str());
+  }
+}
+
+std::string Daemon::ctl(const std::vector<std::string>& args, int* status) const {
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) return "";
+  std::vector<std::string> argv = {env_or("CUSENETCTL", "cusenetctl"), "--run-dir", run_dir_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  pid_t pid = spawn(argv, pipefd[1]);
+  ::close(pipefd[1]);
+  std::string out;
+  std::array<char, 4096> buf;
+  for (ssize_t n; (n = ::read(pipefd[0], buf.data(), buf.size())) > 0;) out.append(buf.data(), n);
+  ::close(pipefd[0]);
+  int wst = 0;
+  ::waitpid(pid, &wst, 0);
+  if (status) *status = WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
+  return out;
+}
+
+int Daemon::open_fds() const {
+  DIR* d = ::opendir(("/proc/" + std::to_string(pid_) + "/fd").c_str());
+  if (!d) return -1;
+  int n = 0;
+  while (dirent* e = ::readdir(d))
+    if (e->d_name[0] != '.') ++n;
+  ::closedir(d);
+  return n;
+}
+
+}  // namespace cusenet::testing

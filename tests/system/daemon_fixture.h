@@ -1,0 +1,41 @@
+#pragma once
+// Starts a private cusenetd (the binary named by $CUSENETD) with its own run
+// directory for one test program, and stops it at the end. Tests reach its
+// devices as FUSE files below dev_dir(), or through `cusenetctl run`.
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace cusenet::testing {
+
+class Daemon {
+ public:
+  // extra: further cusenetd arguments (e.g. "--echo-device").
+  explicit Daemon(std::vector<std::string> extra = {});
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Empty when the daemon could not start; why() says what happened.
+  bool ok() const { return pid_ > 0; }
+  const std::string& why() const { return why_; }
+
+  pid_t pid() const { return pid_; }
+  const std::string& run_dir() const { return run_dir_; }
+  std::string dev_path(const std::string& node) const { return run_dir_ + "/dev/" + node; }
+  // Runs `cusenetctl --run-dir DIR args...`; returns its stdout, exit status in *status.
+  std::string ctl(const std::vector<std::string>& args, int* status = nullptr) const;
+  // Number of open descriptors of the daemon (/proc/PID/fd).
+  int open_fds() const;
+
+ private:
+  pid_t pid_ = -1;
+  std::string run_dir_;
+  std::string why_;
+};
+
+// Reason to skip when the machine cannot run system tests, or "" when it can.
+std::string system_test_unavailable();
+
+}  // namespace cusenet::testing
