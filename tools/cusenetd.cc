@@ -1,2 +1,201 @@
-// placeholder: being written
-int main() { return 1; }
+// cusenetd: serves the emulated devices to unmodified processes through the
+// frontend this kernel supports, and answers the control socket.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/log.h"
+#include "cuse/cuse_frontend.h"
+#include "cuse/echo_device.h"
+#include "cuse/fuse_frontend.h"
+#include "cuse/seccomp_frontend.h"
+#include "netdev/io_loop.h"
+#include "netdev/kernel_link.h"
+#include "netdev/tun.h"
+#include "tools/control.h"
+#include "tools/views.h"
+
+namespace {
+
+using namespace cusenet;
+
+constexpr const char* kUsage =
+    "usage: cusenetd [--run-dir DIR] [--frontend auto|cuse|fuse] [--kernel-tun PATH]\n"
+    "                [--log-level debug|info|warning|error] [--trace] [--echo-device]\n"
+    "  --run-dir DIR      control socket and FUSE mount (default /run/cusenet)\n"
+    "  --frontend         cuse: character devices through /dev/cuse; fuse: files under\n"
+    "                     DIR/dev; auto (default): cuse when /dev/cuse works, else fuse.\n"
+    "                     `cusenetctl run` injection is served either way.\n"
+    "  --kernel-tun PATH  the kernel's TUN node used for backing interfaces\n"
+    "  --trace            log every device request decoded\n"
+    "  --echo-device      also serve cusenet-echo, a device with no engine behind it\n";
+
+struct Options {
+  std::string run_dir = "/run/cusenet";
+  std::string frontend = "auto";
+  std::string kernel_tun = "/dev/net/tun";
+  log::Level level = log::Level::info;
+  bool trace = false;
+  bool echo = false;
+};
+
+bool parse(int argc, char** argv, Options* o) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](std::string* out) {
+      if (i + 1 >= argc) return false;
+      *out = argv[++i];
+      return true;
+    };
+    std::string level;
+    if (a == "--run-dir") {
+      if (!value(&o->run_dir)) return false;
+    } else if (a == "--frontend") {
+      if (!value(&o->frontend) || (o->frontend != "auto" && o->frontend != "cuse" && o->frontend != "fuse"))
+        return false;
+    } else if (a == "--kernel-tun") {
+      if (!value(&o->kernel_tun)) return false;
+    } else if (a == "--log-level") {
+      if (!value(&level)) return false;
+      if (level == "debug") o->level = log::Level::debug;
+      else if (level == "info") o->level = log::Level::info;
+      else if (level == "warning") o->level = log::Level::warning;
+      else if (level == "error") o->level = log::Level::error;
+      else return false;
+    } else if (a == "--trace") {
+      o->trace = true;
+    } else if (a == "--echo-device") {
+      o->echo = true;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+struct Daemon {
+  explicit Daemon(const Options& o) : opts(o), links(loop, o.kernel_tun), tun(links) {
+    devices.push_back(&tun);
+    if (o.echo) {
+      echo = std::make_unique<EchoDevice>();
+      devices.push_back(echo.get());
+    }
+  }
+
+  int start() {
+    ::mkdir(opts.run_dir.c_str(), 0755);
+    bool cuse = opts.frontend == "cuse" || (opts.frontend == "auto" && CuseFrontend::available());
+    if (cuse) {
+      for (Device* d : devices) {
+        auto f = std::make_unique<CuseFrontend>(d, d->name());
+        if (int err = f->start()) {
+          CN_LOG(daemon, error) << "CUSE device " << d->name() << ": " << std::strerror(-err);
+          return err;
+        }
+        cuse_frontends.push_back(std::move(f));
+      }
+      frontend_name = "cuse";
+    } else {
+      fuse = std::make_unique<FuseFrontend>(devices, opts.run_dir + "/dev");
+      if (int err = fuse->start()) {
+        CN_LOG(daemon, error) << "FUSE mount at " << opts.run_dir << "/dev: " << std::strerror(-err);
+        return err;
+      }
+      frontend_name = "fuse";
+    }
+    CN_LOG(daemon, info) << "frontend " << frontend_name
+                         << (cuse ? " (character devices through /dev/cuse)"
+                                  : " (no working /dev/cuse: files under " + opts.run_dir + "/dev)");
+    control = std::make_unique<control::Server>(opts.run_dir + "/control.sock",
+                                                [this](control::Request& r) { return handle(r); });
+    if (int err = control->start()) {
+      CN_LOG(daemon, error) << "control socket " << opts.run_dir << "/control.sock: " << std::strerror(-err);
+      return err;
+    }
+    return 0;
+  }
+
+  // Reverse order of start: no request arrives at a device being torn down.
+  void stop() {
+    if (control) control->stop();
+    seccomp.stop();
+    if (fuse) fuse->stop();
+    for (auto& f : cuse_frontends) f->stop();
+  }
+
+  control::Response handle(control::Request& req) {
+    const std::string& cmd = req.args[0];
+    bool json = req.args.size() > 1 && req.args[1] == "-j";
+    if (cmd == "status") return {0, status_view(json)};
+    if (cmd == "link") return {0, link_view(tun.interfaces(), json)};
+    if (cmd == "adopt") {
+      if (req.fds.size() != 1) return {2, "adopt needs exactly one seccomp listener\n"};
+      CN_LOG(daemon, info) << "supervising process tree of pid " << req.pid;
+      seccomp.adopt(std::move(req.fds[0]));
+      return {0, ""};
+    }
+    return {2, "unknown command: " + cmd + "\n"};
+  }
+
+  std::string status_view(bool json) {
+    StatusView v;
+    v.frontend = frontend_name;
+    v.run_dir = opts.run_dir;
+    for (Device* d : devices) v.devices.push_back(d->name());
+    v.tun_files = tun.open_files();
+    v.tun_interfaces = tun.interfaces().size();
+    v.fuse_files = fuse ? fuse->open_files() : 0;
+    v.injected_files = seccomp.live_files();
+    v.supervised = seccomp.live_listeners();
+    return format_status(v, json);
+  }
+
+  Options opts;
+  IoLoop loop;
+  KernelLinkFactory links;
+  TunCharDevice tun;
+  std::unique_ptr<EchoDevice> echo;
+  std::vector<Device*> devices;
+  SeccompFrontend seccomp{devices};
+  std::unique_ptr<FuseFrontend> fuse;
+  std::vector<std::unique_ptr<CuseFrontend>> cuse_frontends;
+  std::unique_ptr<control::Server> control;
+  std::string frontend_name;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opts;
+  if (!parse(argc, argv, &opts)) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  log::init(opts.level, opts.trace);
+  // Termination signals are taken synchronously below; every thread started
+  // from here on inherits the mask. SIGPIPE: a client vanishing is normal.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop_signals, sig);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  Daemon daemon(opts);
+  if (daemon.start() != 0) {
+    daemon.stop();
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  CN_LOG(daemon, info) << "stopping on signal " << sig;
+  daemon.stop();
+  return 0;
+}

@@ -1,0 +1,34 @@
+#!/bin/bash
+# Runs every test: unit tests, system tests against the kernel and the
+# emulator, and end-to-end tests with unmodified vtund and pppd. The same
+# suite runs a second time on an ASan+UBSan build, where a leak or undefined
+# behaviour in the daemon fails the test that caused it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh build
+scripts/setup.sh build-asan -Dsanitize=address -Dbuildtype=debug
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+status=0
+for build in build build-asan; do
+  echo "=== meson test in $build"
+  meson test -C "$build" --print-errorlogs --num-processes 2 || status=1
+done
+
+# One closing line over both runs, in the plain form CI reads.
+python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
+import json, sys
+counts = {"OK": 0, "FAIL": 0, "SKIP": 0, "TIMEOUT": 0, "ERROR": 0, "EXPECTEDFAIL": 0, "UNEXPECTEDPASS": 0}
+for path in sys.argv[1:]:
+    for line in open(path):
+        r = json.loads(line)
+        counts[r["result"]] = counts.get(r["result"], 0) + 1
+        if r["result"] == "SKIP":
+            print(f"skipped: {r['name']} in {path.split('/')[0]}")
+failed = counts["FAIL"] + counts["TIMEOUT"] + counts["ERROR"] + counts["UNEXPECTEDPASS"]
+print(f"tests: {counts['OK'] + counts['EXPECTEDFAIL']} passed, {failed} failed, {counts['SKIP']} skipped")
+PY
+exit $status

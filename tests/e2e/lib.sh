@@ -1,0 +1,96 @@
+# Shared by the end-to-end tests: a private daemon, namespaces and processes
+# that are all removed on exit, pass or fail. Exit 77 means "skipped".
+set -euo pipefail
+
+E2E_TAG="cn$$"
+E2E_DIR=$(mktemp -d /tmp/cusenet-e2e-XXXXXX)
+E2E_NETNS=()
+E2E_PIDS=()
+DAEMON_PID=""
+CUSENETD=${CUSENETD:-cusenetd}
+CUSENETCTL=${CUSENETCTL:-cusenetctl}
+export CUSENET_RUN_DIR="$E2E_DIR/run"
+
+log() { echo "[$(date +%T)] $*"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+skip() { echo "SKIP: $*"; exit 77; }
+
+cleanup() {
+  local rc=$?
+  set +e
+  for pid in "${E2E_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  sleep 0.2
+  for pid in "${E2E_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+  for ns in "${E2E_NETNS[@]}"; do
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
+    ip netns del "$ns" 2>/dev/null
+  done
+  if [ -n "$DAEMON_PID" ]; then
+    kill -TERM "$DAEMON_PID" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$DAEMON_PID" 2>/dev/null
+    wait "$DAEMON_PID"
+    local drc=$?
+    # A clean stop exits 0; ASan builds exit non-zero on a leak report.
+    if [ $drc -ne 0 ] && [ $rc -eq 0 ]; then
+      echo "FAIL: cusenetd exited with status $drc on SIGTERM" >&2
+      rc=1
+    fi
+  fi
+  umount -l "$CUSENET_RUN_DIR/dev" 2>/dev/null
+  if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
+    for f in "$E2E_DIR"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 40 "$f"; }; done
+  fi
+  rm -rf "$E2E_DIR"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+need_root() { [ "$(id -u)" = 0 ] || skip "needs root (namespaces, kernel TUN, FUSE)"; }
+need_cmd() { command -v "$1" >/dev/null || skip "$1 is not installed (${2:-})"; }
+
+# Starts cusenetd with a private run directory; extra arguments pass through.
+start_daemon() {
+  "$CUSENETD" --run-dir "$CUSENET_RUN_DIR" --frontend fuse "$@" >"$E2E_DIR/daemon.log" 2>&1 &
+  DAEMON_PID=$!
+  for _ in $(seq 100); do
+    "$CUSENETCTL" status >/dev/null 2>&1 && return 0
+    kill -0 "$DAEMON_PID" 2>/dev/null || fail "cusenetd exited: $(cat "$E2E_DIR/daemon.log")"
+    sleep 0.05
+  done
+  fail "cusenetd did not answer"
+}
+
+# bg NAME CMD...: runs CMD in the background, output in $E2E_DIR/NAME.log.
+bg() {
+  local name=$1; shift
+  "$@" >"$E2E_DIR/$name.log" 2>&1 &
+  E2E_PIDS+=($!)
+  LAST_PID=$!
+}
+
+# A namespace pair joined by a veth: $1-a with 192.0.2.1/24 and $1-b with
+# 192.0.2.2/24 (TEST-NET-1, only ever inside these namespaces).
+netns_pair() {
+  local a="$E2E_TAG-$1-a" b="$E2E_TAG-$1-b"
+  ip netns add "$a"; E2E_NETNS+=("$a")
+  ip netns add "$b"; E2E_NETNS+=("$b")
+  ip link add "v$E2E_TAG" netns "$a" type veth peer name "w$E2E_TAG" netns "$b"
+  ip -n "$a" addr add 192.0.2.1/24 dev "v$E2E_TAG"
+  ip -n "$b" addr add 192.0.2.2/24 dev "w$E2E_TAG"
+  for ns in "$a" "$b"; do ip -n "$ns" link set lo up; done
+  ip -n "$a" link set "v$E2E_TAG" up
+  ip -n "$b" link set "w$E2E_TAG" up
+  NS_A=$a NS_B=$b
+}
+
+# wait_for SECONDS CMD...: polls CMD until it succeeds.
+wait_for() {
+  local t=$1; shift
+  for _ in $(seq $((t * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  return 1
+}
+
+daemon_fds() { ls "/proc/$DAEMON_PID/fd" | wc -l; }
+status_field() { "$CUSENETCTL" status -j | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }

@@ -1,0 +1,55 @@
+#pragma once
+// The daemon's control socket: a unix SOCK_SEQPACKET socket where each
+// request is one message (arguments separated by NUL, descriptors attached
+// with SCM_RIGHTS) and each response one message (a 4-byte exit status, then
+// text). Pathname sockets work across network namespaces, so a client run
+// with `ip netns exec` reaches the daemon as any other.
+#include <atomic>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/fd.h"
+
+namespace cusenet::control {
+
+struct Request {
+  std::vector<std::string> args;
+  std::vector<UniqueFd> fds;
+  pid_t pid = 0;  // the client's pid (SO_PEERCRED)
+};
+
+struct Response {
+  int status = 0;  // exit status for the client: 0 ok, 1 failed, 2 usage
+  std::string text;
+};
+
+// Sends one request and waits for its response; -errno when the daemon
+// cannot be reached.
+int call(const std::string& socket_path, const std::vector<std::string>& args,
+         const std::vector<int>& fds, Response* out);
+
+class Server {
+ public:
+  using Handler = std::function<Response(Request&)>;
+  Server(std::string path, Handler handler);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  int start();  // 0 or -errno
+  void stop();
+
+ private:
+  void serve();
+  void answer(int conn);
+
+  std::string path_;
+  Handler handler_;
+  UniqueFd listen_;
+  UniqueFd wake_;  // eventfd that ends serve()
+  std::thread thread_;
+};
+
+}  // namespace cusenet::control
