@@ -13,15 +13,8 @@ export CUSENETD=$PWD/build/tools/cusenetd CUSENETCTL=$PWD/build/tools/cusenetctl
 start_daemon
 "$CUSENETCTL" status
 netns_pair demo
-IP=$(command -v ip)
-for side in server:198.51.100.1:198.51.100.2 client:198.51.100.2:198.51.100.1; do
-  IFS=: read -r name local peer <<<"$side"
-  cat >"$E2E_DIR/$name.conf" <<CONF
-options { port 5000; timeout 10; ip $IP; }
-demo { passwd cusenet-demo; type tun; proto tcp; keepalive yes; persist no;
-  up { ip "addr add $local peer $peer dev %%"; ip "link set %% up"; }; }
-CONF
-done
+vtund_config "$E2E_DIR/server.conf" demo tun 198.51.100.1 198.51.100.2
+vtund_config "$E2E_DIR/client.conf" demo tun 198.51.100.2 198.51.100.1
 
 log "vtund server in $NS_A (192.0.2.1), client in $NS_B, both on the emulated /dev/net/tun"
 bg server ip netns exec "$NS_A" "$CUSENETCTL" run -- vtund -n -s -f "$E2E_DIR/server.conf"

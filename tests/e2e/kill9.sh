@@ -8,7 +8,6 @@ need_root
 need_cmd vtund "apt-get install vtun"
 need_cmd ping "apt-get install iputils-ping"
 start_daemon
-IP=$(command -v ip)
 
 expect_status() {  # expect_status FIELD VALUE
   wait_for 10 sh -c "[ \"\$($CUSENETCTL status -j | sed -n 's/.*\"$1\":\([0-9]*\).*/\1/p')\" = $2 ]" \
@@ -18,12 +17,8 @@ expect_status() {  # expect_status FIELD VALUE
 baseline=$(daemon_fds)
 log "daemon holds $baseline descriptors at rest"
 
-cat >"$E2E_DIR/server.conf" <<CONF
-options { port 5000; timeout 10; ip $IP; }
-k9 { passwd cusenet-e2e; type tun; proto tcp; keepalive yes; persist no;
-  up { ip "addr add 198.51.100.1 peer 198.51.100.2 dev %%"; ip "link set %% up"; }; }
-CONF
-sed 's/198.51.100.1 peer 198.51.100.2/198.51.100.2 peer 198.51.100.1/' "$E2E_DIR/server.conf" >"$E2E_DIR/client.conf"
+vtund_config "$E2E_DIR/server.conf" k9 tun 198.51.100.1 198.51.100.2
+vtund_config "$E2E_DIR/client.conf" k9 tun 198.51.100.2 198.51.100.1
 
 for round in 1 2 3; do
   log "round $round: vtund pair with traffic, then kill -9"

@@ -79,7 +79,13 @@ netns_pair() {
   ip link add "v$E2E_TAG" netns "$a" type veth peer name "w$E2E_TAG" netns "$b"
   ip -n "$a" addr add 192.0.2.1/24 dev "v$E2E_TAG"
   ip -n "$b" addr add 192.0.2.2/24 dev "w$E2E_TAG"
-  for ns in "$a" "$b"; do ip -n "$ns" link set lo up; done
+  # No IPv6: router solicitations sent the moment one end's tunnel comes up
+  # would reach the other end before its `up` commands ran, and a write to a
+  # down interface is EIO, which ends a vtund session (the kernel does this too).
+  for ns in "$a" "$b"; do
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    ip -n "$ns" link set lo up
+  done
   ip -n "$a" link set "v$E2E_TAG" up
   ip -n "$b" link set "w$E2E_TAG" up
   NS_A=$a NS_B=$b
@@ -90,6 +96,31 @@ wait_for() {
   local t=$1; shift
   for _ in $(seq $((t * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
   return 1
+}
+
+# vtund_config FILE SESSION TYPE LOCAL PEER: a vtund.conf whose `up` gives the
+# tunnel LOCAL (and PEER for tun). vtund's parser wants one statement a line.
+vtund_config() {
+  local addr
+  if [ "$3" = tun ]; then addr="addr add $4 peer $5 dev %%"; else addr="addr add $4/24 dev %%"; fi
+  cat >"$1" <<CONF
+options {
+  port 5000;
+  timeout 10;
+  ip $(command -v ip);
+}
+$2 {
+  passwd cusenet-e2e;
+  type $3;
+  proto tcp;
+  keepalive yes;
+  persist no;
+  up {
+    ip "$addr";
+    ip "link set %% up";
+  };
+}
+CONF
 }
 
 daemon_fds() { ls "/proc/$DAEMON_PID/fd" | wc -l; }

@@ -9,21 +9,6 @@ need_cmd vtund "apt-get install vtun"
 need_cmd ping "apt-get install iputils-ping"
 start_daemon
 
-IP=$(command -v ip)
-
-# config FILE SESSION TYPE LOCAL PEER
-config() {
-  local addr
-  if [ "$3" = tun ]; then addr="addr add $4 peer $5 dev %%"; else addr="addr add $4/24 dev %%"; fi
-  cat >"$1" <<CONF
-options { port 5000; timeout 10; ip $IP; }
-$2 {
-  passwd cusenet-e2e; type $3; proto tcp; compress no; encrypt no; keepalive yes; persist no;
-  up { ip "$addr"; ip "link set %% up"; };
-}
-CONF
-}
-
 # tunnel MODE TYPE LOCAL PEER: brings a tunnel up, pings across, tears down.
 tunnel() {
   local mode=$1 type=$2 srv=$3 cli=$4 flag=""
@@ -31,8 +16,8 @@ tunnel() {
   log "vtund $type tunnel, $mode frontend"
   netns_pair "$mode$type"
   local sess="e2e$type"
-  config "$E2E_DIR/server.conf" "$sess" "$type" "$srv" "$cli"
-  config "$E2E_DIR/client.conf" "$sess" "$type" "$cli" "$srv"
+  vtund_config "$E2E_DIR/server.conf" "$sess" "$type" "$srv" "$cli"
+  vtund_config "$E2E_DIR/client.conf" "$sess" "$type" "$cli" "$srv"
   bg "server-$mode-$type" ip netns exec "$NS_A" "$CUSENETCTL" run $flag -- vtund -n -s -f "$E2E_DIR/server.conf"
   local server=$LAST_PID
   wait_for 10 ip netns exec "$NS_A" sh -c "ss -ltn | grep -q :5000" || fail "vtund server did not listen"
