@@ -1,1 +1,47 @@
-// placeholder: being written
+#include "netdev/tun.h"
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+
+#include "core/log.h"
+#include "netdev/tun_file.h"
+#include "netdev/tun_registry.h"
+
+namespace cusenet {
+
+TunCharDevice::TunCharDevice(LinkFactory& factory)
+    : registry_(std::make_shared<TunRegistry>(factory)) {}
+
+TunCharDevice::~TunCharDevice() {
+  std::lock_guard lock(registry_->mu);
+  registry_->closed = true;
+  for (auto& tun : registry_->interfaces) tun->destroy();
+  registry_->interfaces.clear();
+}
+
+std::shared_ptr<OpenFile> TunCharDevice::open(const Caller& caller, int /*flags*/, Notify notify,
+                                              int* err) {
+  int e = 0;
+  uint64_t netns = registry_->factory.netns_of(caller, &e);
+  if (!netns) {
+    *err = e < 0 ? e : -ESRCH;
+    CN_LOG(tun, warning) << "open by pid " << caller.pid
+                         << " refused: no network namespace: " << std::strerror(-*err);
+    return nullptr;
+  }
+  return std::make_shared<TunFile>(registry_, netns, std::move(notify));
+}
+
+std::vector<TunCharDevice::InterfaceInfo> TunCharDevice::interfaces() const {
+  std::lock_guard lock(registry_->mu);
+  std::vector<InterfaceInfo> out;
+  for (const auto& tun : registry_->interfaces) tun->fill(&out.emplace_back());
+  return out;
+}
+
+size_t TunCharDevice::open_files() const {
+  return registry_->files.load(std::memory_order_relaxed);
+}
+
+}  // namespace cusenet

@@ -1,0 +1,67 @@
+#include "netdev/tun_file.h"
+
+#include <poll.h>
+
+#include <cerrno>
+#include <mutex>
+
+namespace cusenet {
+
+TunFile::TunFile(std::shared_ptr<TunRegistry> registry, uint64_t netns, Notify notify)
+    : registry_(std::move(registry)), netns_(netns), queue_(std::move(notify)) {
+  registry_->files.fetch_add(1, std::memory_order_relaxed);
+}
+
+TunFile::~TunFile() {
+  {
+    std::lock_guard lock(registry_->mu);
+    release_locked();
+  }
+  registry_->files.fetch_sub(1, std::memory_order_relaxed);
+}
+
+ssize_t TunFile::read(std::span<std::byte> buf) {
+  TunInterface* tun = queue_.iface.load(std::memory_order_acquire);
+  if (!tun) return -EBADFD;
+  if (buf.empty()) return 0;  // tun_do_read returns before touching the ring
+  FramePtr frame = queue_.ring.pop();
+  if (!frame) return -EAGAIN;
+  return tun->read(*frame, buf);
+}
+
+ssize_t TunFile::write(std::span<const std::byte> frame) {
+  TunInterface* tun = queue_.iface.load(std::memory_order_acquire);
+  if (!tun) return -EBADFD;
+  return tun->write(frame, queue_);
+}
+
+PollMask TunFile::poll() {
+  if (!queue_.iface.load(std::memory_order_acquire)) return POLLERR;
+  // The kernel adds POLLOUT only while the interface is up; whether it is up
+  // is the stack's business, and a write to a down interface fails with EIO.
+  PollMask mask = POLLOUT | POLLWRNORM;
+  if (!queue_.ring.empty()) mask |= POLLIN | POLLRDNORM;
+  return mask;
+}
+
+void TunFile::release() {
+  std::lock_guard lock(registry_->mu);
+  release_locked();
+}
+
+void TunFile::release_locked() {
+  if (released_) return;
+  released_ = true;
+  TunInterface* tun = queue_.iface.load(std::memory_order_relaxed);
+  if (!tun || !tun->detach(&queue_)) return;
+  // The last file is gone (__tun_detach): carrier off, which only a
+  // persistent interface lives on to show, and unregister unless persistent.
+  if (tun->flags() & IFF_PERSIST) {
+    tun->set_carrier(false);
+    return;
+  }
+  registry_->erase(tun);
+  tun->destroy();
+}
+
+}  // namespace cusenet

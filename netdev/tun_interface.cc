@@ -1,0 +1,232 @@
+#include "netdev/tun_interface.h"
+
+#include <linux/capability.h>
+#include <net/if_arp.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.h"
+#include "netdev/tun_frame.h"
+
+namespace cusenet {
+
+TunInterface::TunInterface(unsigned flags)
+    : flags_(flags), vnet_hdr_sz_(sizeof(TunVnetHeader)), published_(new QueueSet) {
+  link_type = (flags & TUN_TYPE_MASK) == IFF_TAP ? ARPHRD_ETHER : ARPHRD_NONE;
+}
+
+std::shared_ptr<TunInterface> TunInterface::create(LinkFactory& factory, const Caller& caller,
+                                                   const std::string& name, unsigned flags,
+                                                   int* err) {
+  std::shared_ptr<TunInterface> t(new TunInterface(flags));
+  TunInterface* raw = t.get();
+  int e = 0;
+  std::unique_ptr<Link> link = factory.create(
+      caller, name, (flags & TUN_TYPE_MASK) == IFF_TAP,
+      [raw](FramePtr frame) { raw->deliver(std::move(frame)); }, &e);
+  if (!link) {
+    *err = e < 0 ? e : -EIO;
+    return nullptr;
+  }
+  t->name_ = link->name();
+  t->netns_ = link->netns();
+  t->link_.store(link.get(), std::memory_order_release);
+  t->link_owner_ = std::move(link);
+  return t;
+}
+
+TunInterface::~TunInterface() {
+  // The Link's destructor waits for its Deliver callbacks; only then can
+  // the queue set go.
+  link_.store(nullptr, std::memory_order_release);
+  link_owner_.reset();
+  delete published_.load(std::memory_order_acquire);
+}
+
+std::string TunInterface::name() const { return link_owner_ ? link_owner_->name() : name_; }
+
+void TunInterface::set_flags(unsigned clear, unsigned set) {
+  flags_.store((flags() & ~clear) | set, std::memory_order_relaxed);
+}
+
+bool TunInterface::not_capable(const Caller& caller) const {
+  bool owner_differs = owner != static_cast<uid_t>(-1) && caller.euid != owner;
+  bool group_differs = group != static_cast<gid_t>(-1) && !caller.in_group(group);
+  return (owner_differs || group_differs) && !caller.capable(CAP_NET_ADMIN);
+}
+
+int TunInterface::set_carrier(bool on) {
+  if (int err = link_owner_->set_carrier(on); err < 0) {
+    CN_LOG(tun, warning) << name() << ": the link refused carrier " << (on ? "on" : "off") << ": "
+                         << std::strerror(-err);
+    return err;
+  }
+  carrier_ = on;
+  return 0;
+}
+
+void TunInterface::publish() {
+  const QueueSet* old = published_.exchange(new QueueSet{queues_}, std::memory_order_acq_rel);
+  grace_.synchronize();
+  delete old;
+  flows_.clear();
+}
+
+void TunInterface::remove_enabled(TunQueue* q) {
+  // As __tun_detach: the last queue takes the leaving one's index.
+  unsigned i = q->index.load(std::memory_order_relaxed);
+  queues_[i] = queues_.back();
+  queues_[i]->index.store(i, std::memory_order_relaxed);
+  queues_.pop_back();
+}
+
+int TunInterface::attach(TunQueue* q) {
+  if (!multi_queue() && queues_.size() == 1) return -EBUSY;
+  if (attached_files() == kTunMaxQueues) return -E2BIG;
+  q->keep = shared_from_this();
+  q->disabled.store(false, std::memory_order_relaxed);
+  q->index.store(static_cast<unsigned>(queues_.size()), std::memory_order_relaxed);
+  queues_.push_back(q);
+  publish();
+  q->iface.store(this, std::memory_order_release);
+  return 0;
+}
+
+void TunInterface::enable(TunQueue* q) {
+  disabled_.erase(std::find(disabled_.begin(), disabled_.end(), q));
+  q->disabled.store(false, std::memory_order_relaxed);
+  q->index.store(static_cast<unsigned>(queues_.size()), std::memory_order_relaxed);
+  queues_.push_back(q);
+  publish();
+}
+
+void TunInterface::disable(TunQueue* q) {
+  remove_enabled(q);
+  disabled_.push_back(q);
+  q->disabled.store(true, std::memory_order_relaxed);
+  publish();
+  q->ring.clear();
+}
+
+bool TunInterface::detach(TunQueue* q) {
+  if (q->disabled.load(std::memory_order_relaxed)) {
+    disabled_.erase(std::find(disabled_.begin(), disabled_.end(), q));
+    q->disabled.store(false, std::memory_order_relaxed);
+  } else {
+    remove_enabled(q);
+    publish();
+    q->ring.clear();
+  }
+  q->iface.store(nullptr, std::memory_order_release);
+  return attached_files() == 0;
+}
+
+void TunInterface::destroy() {
+  const std::string last_name = name();
+  std::vector<TunQueue*> orphans = queues_;
+  orphans.insert(orphans.end(), disabled_.begin(), disabled_.end());
+  queues_.clear();
+  disabled_.clear();
+  for (TunQueue* q : orphans) {
+    q->iface.store(nullptr, std::memory_order_release);
+    q->disabled.store(false, std::memory_order_relaxed);
+  }
+  const QueueSet* old = published_.exchange(new QueueSet, std::memory_order_acq_rel);
+  link_.store(nullptr, std::memory_order_release);
+  grace_.synchronize();
+  delete old;
+  link_owner_.reset();
+  for (TunQueue* q : orphans) {
+    q->ring.clear();
+    q->notify();
+  }
+  CN_LOG(tun, info) << last_name << " destroyed";
+}
+
+void TunInterface::fill(TunCharDevice::InterfaceInfo* info) const {
+  info->name = name();
+  info->netns = netns_;
+  info->flags = flags() & (kTunFeatures | IFF_PERSIST | IFF_TUN | IFF_TAP);
+  info->persist = flags() & IFF_PERSIST;
+  info->carrier = carrier_;
+  info->queues = static_cast<int>(attached_files());
+  info->owner = owner;
+  info->group = group;
+  info->rx_packets = rx_packets_.load(std::memory_order_relaxed);
+  info->rx_bytes = rx_bytes_.load(std::memory_order_relaxed);
+  info->rx_dropped = rx_dropped_.load(std::memory_order_relaxed);
+  info->tx_packets = tx_packets_.load(std::memory_order_relaxed);
+  info->tx_bytes = tx_bytes_.load(std::memory_order_relaxed);
+  info->tx_dropped = tx_dropped_.load(std::memory_order_relaxed);
+}
+
+void TunInterface::deliver(FramePtr frame) {
+  TunGrace::Reader reader(grace_);
+  const QueueSet* set = published_.load(std::memory_order_acquire);
+  const size_t n = set->queues.size();
+  if (n == 0) {  // no file attached: the kernel drops too
+    tx_dropped_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  size_t i = 0;
+  if (n > 1) {
+    uint32_t hash = tun_flow_hash(frame->bytes(), tap());
+    int recorded = flows_.lookup(hash, static_cast<unsigned>(n));
+    i = recorded >= 0 ? static_cast<size_t>(recorded) : (uint64_t{hash} * n) >> 32;
+  }
+  TunQueue* q = set->queues[i];
+  if (q->ring.push(std::move(frame))) {
+    tx_dropped_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  q->notify();
+}
+
+ssize_t TunInterface::write(std::span<const std::byte> in, const TunQueue& from) {
+  TunGrace::Reader reader(grace_);
+  Link* link = link_.load(std::memory_order_acquire);
+  if (!link) return -EBADFD;
+  const bool is_tap = tap();
+  TunWrite w;
+  if (int err = tun_get_frame({flags(), static_cast<size_t>(vnet_hdr_sz())}, in, &w)) {
+    if (w.dropped) rx_dropped_.fetch_add(1, std::memory_order_relaxed);
+    CN_LOG(tun, debug) << name_ << ": write of " << in.size() << " bytes refused: " << w.why;
+    return err;
+  }
+  int err;
+  if (w.needs_csum) {
+    std::vector<std::byte> copy(w.payload.begin(), w.payload.end());
+    tun_complete_checksum(copy, w.vnet.csum_start, w.vnet.csum_offset);
+    err = link->receive(copy);
+  } else {
+    err = link->receive(w.payload);
+  }
+  if (err < 0) {
+    if (err != -EAGAIN) rx_dropped_.fetch_add(1, std::memory_order_relaxed);
+    CN_LOG(tun, debug) << name_ << ": the stack refused a frame: " << std::strerror(-err);
+    return err;
+  }
+  rx_packets_.fetch_add(1, std::memory_order_relaxed);
+  rx_bytes_.fetch_add(w.payload.size(), std::memory_order_relaxed);
+  // Remember the queue of this flow so that replies come back to it.
+  if (published_.load(std::memory_order_acquire)->queues.size() > 1 &&
+      !from.disabled.load(std::memory_order_relaxed))
+    flows_.update(tun_flow_hash(w.payload, is_tap), from.index.load(std::memory_order_relaxed));
+  return static_cast<ssize_t>(in.size());
+}
+
+ssize_t TunInterface::read(const Frame& frame, std::span<std::byte> buf) {
+  ssize_t n = tun_put_frame({flags(), static_cast<size_t>(vnet_hdr_sz())}, frame.bytes(), buf);
+  if (n < 0) {
+    CN_LOG(tun, debug) << name_ << ": a read of " << buf.size()
+                       << " bytes cannot hold the frame headers; frame dropped";
+    return n;
+  }
+  tx_packets_.fetch_add(1, std::memory_order_relaxed);
+  tx_bytes_.fetch_add(frame.size(), std::memory_order_relaxed);
+  return n;
+}
+
+}  // namespace cusenet
