@@ -51,7 +51,7 @@ const IoctlLayout kTable[] = {
     {TUNGETVNETBE, "TUNGETVNETBE", Arg::pointer, 0, kInt, nullptr},
     {TUNATTACHFILTER, "TUNATTACHFILTER", Arg::pointer, sizeof(sock_fprog), 0, sock_fprog_program},
     {TUNDETACHFILTER, "TUNDETACHFILTER", Arg::value, 0, 0, nullptr},
-    {SIOCGIFHWADDR, "SIOCGIFHWADDR", Arg::pointer, 0, kIfreq, nullptr},
+    {SIOCGIFHWADDR, "SIOCGIFHWADDR", Arg::pointer, kIfreq, kIfreq, nullptr},
     {SIOCSIFHWADDR, "SIOCSIFHWADDR", Arg::pointer, kIfreq, 0, nullptr},
 };
 
