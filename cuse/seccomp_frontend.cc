@@ -1,1 +1,653 @@
-// placeholder: being written
+#include "cuse/seccomp_frontend.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/lockfree/queue.hpp>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+#include "core/caller.h"
+#include "core/frame.h"
+#include "core/log.h"
+#include "core/user_memory.h"
+#include "cuse/injected_file.h"
+#include "cuse/ioctl_table.h"
+#include "cuse/seccomp_path.h"
+
+namespace cusenet {
+namespace {
+
+#ifndef PIDFD_THREAD
+constexpr unsigned PIDFD_THREAD = O_EXCL;  // 6.9: a pidfd for one thread
+#endif
+
+// Each direction of an injected socket holds several 64 KiB frames: the
+// kernel doubles the value and caps the request at net.core.wmem_max.
+constexpr int kSocketBuffer = 256 * 1024;
+
+const char* errno_name(int e) {
+  const char* n = strerrorname_np(e);
+  return n ? n : "E?";
+}
+
+std::string open_flags(uint64_t flags) {
+  std::string s;
+  switch (flags & O_ACCMODE) {
+    case O_RDONLY:
+      s = "O_RDONLY";
+      break;
+    case O_WRONLY:
+      s = "O_WRONLY";
+      break;
+    case O_RDWR:
+      s = "O_RDWR";
+      break;
+    default:
+      s = "O_ACCMODE";
+      break;
+  }
+  uint64_t rest = flags & ~static_cast<uint64_t>(O_ACCMODE);
+  for (auto [bit, name] : {std::pair{O_NONBLOCK, "O_NONBLOCK"},
+                           {O_CLOEXEC, "O_CLOEXEC"},
+                           {O_CREAT, "O_CREAT"},
+                           {O_EXCL, "O_EXCL"},
+                           {O_NOCTTY, "O_NOCTTY"},
+                           {O_TRUNC, "O_TRUNC"},
+                           {O_DIRECTORY, "O_DIRECTORY"},
+                           {O_LARGEFILE, "O_LARGEFILE"}}) {
+    if (rest & static_cast<uint64_t>(bit)) {
+      s += '|';
+      s += name;
+      rest &= ~static_cast<uint64_t>(bit);
+    }
+  }
+  if (rest) {
+    char hex[24];
+    std::snprintf(hex, sizeof hex, "|0x%llx", static_cast<unsigned long long>(rest));
+    s += hex;
+  }
+  return s;
+}
+
+// " = -1 EACCES (Permission denied)" for a negative errno, as strace prints.
+std::string failure(long neg) {
+  const int e = static_cast<int>(-neg);
+  return std::string("-1 ") + errno_name(e) + " (" + strerror(e) + ")";
+}
+
+// The permission check of the kernel's inode_permission() for a character
+// device node owned by root:root with the device's mode bits.
+bool may_open(const Caller& c, unsigned mode, uint64_t flags) {
+  if (c.capable(CAP_DAC_OVERRIDE)) return true;
+  const unsigned bits = c.euid == 0 ? mode >> 6 : c.in_group(0) ? mode >> 3 : mode;
+  unsigned want = 0;
+  const uint64_t acc = flags & O_ACCMODE;
+  if (acc != O_WRONLY) want |= 4;
+  if (acc != O_RDONLY) want |= 2;
+  return (bits & want) == want;
+}
+
+// The wakeup a device's Notify posts from any thread: a file id on a
+// lock-free queue and an eventfd tick. Shared with every Notify closure, so
+// a device that notifies late (even after stop()) touches live memory.
+struct Inbox {
+  boost::lockfree::queue<uint64_t> ids{256};
+  UniqueFd event{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
+
+  void post(uint64_t id) {
+    ids.push(id);
+    wake();
+  }
+  void wake() {
+    const uint64_t one = 1;
+    // EAGAIN only when the counter is saturated: a wakeup is pending anyway.
+    [[maybe_unused]] ssize_t n = ::write(event.get(), &one, sizeof one);
+  }
+};
+
+struct DeviceNode {
+  std::string path;      // "/dev/net/tun"
+  std::string basename;  // "tun": a cheap first test on every intercepted open
+  Device* device;
+};
+
+}  // namespace
+
+class SeccompFrontend::Loop {
+ public:
+  explicit Loop(std::vector<Device*> devices);
+  ~Loop() { stop(); }
+
+  void adopt(UniqueFd listener);
+  void stop();
+
+  std::atomic<size_t> live_files{0};
+  std::atomic<size_t> live_listeners{0};
+  std::atomic<uint64_t> refused_writes{0};
+
+ private:
+  // What an epoll event's data.ptr points at; null is the inbox.
+  struct Source {
+    explicit Source(bool listener) : is_listener(listener) {}
+    virtual ~Source() = default;
+    bool is_listener;
+    bool dead = false;
+  };
+  struct Listener : Source {
+    explicit Listener(UniqueFd f) : Source{true}, fd(std::move(f)) {}
+    UniqueFd fd;
+  };
+  struct Injected : Source {
+    Injected(uint64_t i, std::shared_ptr<OpenFile> f, UniqueFd sock, std::string n, pid_t p)
+        : Source{false}, id(i), io(std::move(f), std::move(sock)), name(std::move(n)), opener(p) {}
+    uint64_t id;
+    InjectedFile io;
+    std::string name;
+    pid_t opener;
+    std::shared_ptr<std::atomic<bool>> queued;  // set by the device's Notify
+    std::pair<dev_t, ino_t> client{};
+    uint32_t registered = 0;  // epoll events as last set
+  };
+  using InodeKey = std::pair<dev_t, ino_t>;
+
+  void run();
+  void dispatch(std::span<const epoll_event> events);
+  void on_inbox();
+  void on_listener(Listener* l, uint32_t events);
+  void on_injected(Injected* f, uint32_t events);
+  void drain(Injected* f);
+  void update_interest(Injected* f);
+  void forget(int fd);
+  void close_listener(Listener* l);
+  void close_injected(Injected* f);
+  void release_all();
+
+  // One notification, answered exactly once (or not at all when the caller
+  // is gone).
+  void handle(int lfd, const seccomp_notif& n);
+  void handle_open(int lfd, const seccomp_notif& n, int dirfd, uint64_t path_addr, uint64_t flags,
+                   const char* syscall);
+  void handle_ioctl(int lfd, const seccomp_notif& n);
+  const DeviceNode* match(pid_t pid, int dirfd, const std::string& path) const;
+  Injected* injected_at(pid_t pid, int fd) const;
+  static bool id_valid(int lfd, uint64_t id);
+  static void respond(int lfd, uint64_t id, long result);
+  static void respond_continue(int lfd, uint64_t id);
+
+  std::vector<DeviceNode> nodes_;
+  std::shared_ptr<Inbox> inbox_ = std::make_shared<Inbox>();
+  UniqueFd epoll_{::epoll_create1(EPOLL_CLOEXEC)};
+  std::vector<std::byte> frame_buf_ = std::vector<std::byte>(Frame::kMax);
+  std::vector<std::byte> notif_buf_;
+
+  std::mutex adopt_mu_;  // guards adopted_ and stopped_
+  std::vector<UniqueFd> adopted_;
+  bool stopped_ = false;
+  std::atomic<bool> stopping_{false};
+
+  // Owned by the thread.
+  uint64_t next_id_ = 1;
+  std::unordered_map<uint64_t, std::unique_ptr<Injected>> files_;
+  std::map<InodeKey, Injected*> by_inode_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::vector<uint64_t> again_;  // files whose drain stopped at the batch limit
+  // Freed after the current batch of epoll events, which may still name them.
+  std::vector<std::unique_ptr<Source>> graveyard_;
+
+  std::thread thread_;
+};
+
+SeccompFrontend::Loop::Loop(std::vector<Device*> devices) {
+  for (Device* d : devices) {
+    std::string path = std::string("/dev/") + d->name();
+    std::string base = path.substr(path.rfind('/') + 1);
+    nodes_.push_back({std::move(path), std::move(base), d});
+  }
+  // The kernel's seccomp_notif may be larger than our header's (the ABI is
+  // extensible); RECV needs a zeroed buffer of the kernel's size.
+  seccomp_notif_sizes sizes{};
+  if (::syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0) sizes = {};
+  notif_buf_.resize(std::max<size_t>(sizes.seccomp_notif, sizeof(seccomp_notif)));
+
+  if (!epoll_ || !inbox_->event) {
+    CN_LOG(seccomp, error) << "seccomp frontend: epoll/eventfd: " << strerror(errno);
+    stopped_ = true;
+    return;
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = nullptr;
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, inbox_->event.get(), &ev);
+  thread_ = std::thread([this] { run(); });
+}
+
+void SeccompFrontend::Loop::adopt(UniqueFd listener) {
+  if (!listener) return;
+  std::lock_guard lock(adopt_mu_);
+  if (stopped_) {
+    CN_LOG(seccomp, warning) << "seccomp frontend stopped: listener closed, the launched "
+                                "process's opens and ioctls now fail with ENOSYS";
+    return;
+  }
+  live_listeners.fetch_add(1);
+  adopted_.push_back(std::move(listener));
+  inbox_->wake();
+}
+
+void SeccompFrontend::Loop::stop() {
+  {
+    std::lock_guard lock(adopt_mu_);
+    stopped_ = true;
+  }
+  stopping_.store(true);
+  inbox_->wake();
+  if (thread_.joinable()) thread_.join();
+}
+
+void SeccompFrontend::Loop::run() {
+  epoll_event events[64];
+  while (!stopping_.load(std::memory_order_acquire)) {
+    const int n = ::epoll_wait(epoll_.get(), events, 64, again_.empty() ? -1 : 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      CN_LOG(seccomp, error) << "seccomp frontend: epoll_wait: " << strerror(errno);
+      break;
+    }
+    // A device that throws must not end the thread every launched process
+    // depends on; level-triggered epoll reports what this batch skipped.
+    try {
+      dispatch(std::span(events, static_cast<size_t>(n)));
+    } catch (const std::exception& e) {
+      CN_LOG(seccomp, error) << "seccomp frontend: " << e.what();
+    }
+    graveyard_.clear();
+  }
+  release_all();
+}
+
+void SeccompFrontend::Loop::dispatch(std::span<const epoll_event> events) {
+  for (const auto& ev : events) {
+    auto* s = static_cast<Source*>(ev.data.ptr);
+    if (!s)
+      on_inbox();
+    else if (s->dead)
+      continue;
+    else if (s->is_listener)
+      on_listener(static_cast<Listener*>(s), ev.events);
+    else
+      on_injected(static_cast<Injected*>(s), ev.events);
+  }
+  std::vector<uint64_t> again;
+  again.swap(again_);
+  for (uint64_t id : again) {
+    auto it = files_.find(id);
+    if (it != files_.end()) drain(it->second.get());
+  }
+}
+
+void SeccompFrontend::Loop::on_inbox() {
+  uint64_t ticks;
+  [[maybe_unused]] ssize_t r = ::read(inbox_->event.get(), &ticks, sizeof ticks);
+  std::vector<UniqueFd> adopted;
+  {
+    std::lock_guard lock(adopt_mu_);
+    adopted.swap(adopted_);
+  }
+  for (auto& fd : adopted) {
+    auto l = std::make_unique<Listener>(std::move(fd));
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = static_cast<Source*>(l.get());
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, l->fd.get(), &ev) != 0) {
+      CN_LOG(seccomp, error) << "listener not served: epoll_ctl: " << strerror(errno);
+      live_listeners.fetch_sub(1);
+      continue;
+    }
+    CN_LOG(seccomp, debug) << "serving seccomp listener fd " << l->fd.get();
+    listeners_.push_back(std::move(l));
+  }
+  for (uint64_t id; inbox_->ids.pop(id);) {
+    auto it = files_.find(id);
+    if (it == files_.end()) continue;  // released meanwhile
+    it->second->queued->store(false, std::memory_order_release);
+    drain(it->second.get());
+  }
+}
+
+void SeccompFrontend::Loop::drain(Injected* f) {
+  if (f->io.drain(frame_buf_)) again_.push_back(f->id);
+  update_interest(f);
+}
+
+void SeccompFrontend::Loop::update_interest(Injected* f) {
+  const uint32_t want = f->io.interest();
+  if (want == f->registered) return;
+  epoll_event ev{};
+  ev.events = want;
+  ev.data.ptr = static_cast<Source*>(f);
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, f->io.fd(), &ev) == 0) f->registered = want;
+}
+
+void SeccompFrontend::Loop::on_injected(Injected* f, uint32_t events) {
+  if (events & EPOLLOUT) {
+    if (f->io.writable(frame_buf_)) again_.push_back(f->id);
+  }
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+    if (!f->io.receive(frame_buf_, &refused_writes)) {
+      close_injected(f);
+      return;
+    }
+  }
+  update_interest(f);
+}
+
+void SeccompFrontend::Loop::on_listener(Listener* l, uint32_t events) {
+  if (events & EPOLLIN) {
+    std::fill(notif_buf_.begin(), notif_buf_.end(), std::byte{0});
+    // Does not block: poll saw a request, and one that vanished since (its
+    // caller was killed) makes RECV fail with ENOENT.
+    if (::ioctl(l->fd.get(), SECCOMP_IOCTL_NOTIF_RECV, notif_buf_.data()) == 0) {
+      seccomp_notif n;
+      std::memcpy(&n, notif_buf_.data(), sizeof n);
+      try {
+        handle(l->fd.get(), n);
+      } catch (const std::exception& e) {
+        // The caller must not wait forever; a second answer fails harmlessly.
+        CN_LOG(seccomp, error) << "pid " << n.pid << " syscall " << n.data.nr << ": " << e.what();
+        respond(l->fd.get(), n.id, -ENOMEM);
+      }
+    } else if (errno != ENOENT && errno != EINTR) {
+      CN_LOG(seccomp, error) << "SECCOMP_IOCTL_NOTIF_RECV: " << strerror(errno)
+                             << ": listener closed";
+      close_listener(l);
+    }
+    return;
+  }
+  // HUP: every process using the filter is gone, nothing can arrive.
+  if (events & (EPOLLHUP | EPOLLERR)) close_listener(l);
+}
+
+void SeccompFrontend::Loop::handle(int lfd, const seccomp_notif& n) {
+  const auto& a = n.data.args;
+  switch (n.data.nr) {
+    // open and openat take int flags: the register's upper half is noise.
+    case SYS_open:
+      return handle_open(lfd, n, AT_FDCWD, a[0], static_cast<uint32_t>(a[1]), "open");
+    case SYS_openat:
+      return handle_open(lfd, n, static_cast<int>(a[0]), a[1], static_cast<uint32_t>(a[2]),
+                         "openat");
+    case SYS_openat2: {
+      // RESOLVE_* restrictions are the kernel's to apply: only a plain
+      // openat2 is routed here.
+      open_how how{};
+      if (a[3] >= sizeof how && ProcessMemory(static_cast<pid_t>(n.pid)).get(a[2], &how) &&
+          how.resolve == 0)
+        return handle_open(lfd, n, static_cast<int>(a[0]), a[1], how.flags, "openat2");
+      return respond_continue(lfd, n.id);
+    }
+    case SYS_ioctl:
+      return handle_ioctl(lfd, n);
+    default:
+      return respond_continue(lfd, n.id);
+  }
+}
+
+const DeviceNode* SeccompFrontend::Loop::match(pid_t pid, int dirfd,
+                                               const std::string& path) const {
+  // Every open of the launched program comes through here: reject on the
+  // last component before touching /proc.
+  if (path.empty() || path.back() == '/') return nullptr;
+  const std::string_view base = std::string_view(path).substr(path.rfind('/') + 1);
+  if (std::none_of(nodes_.begin(), nodes_.end(),
+                   [&](const DeviceNode& d) { return d.basename == base; }))
+    return nullptr;
+  const std::string abs = absolute_caller_path(pid, dirfd, path);
+  for (const auto& d : nodes_)
+    if (d.path == abs) return &d;
+  return nullptr;
+}
+
+void SeccompFrontend::Loop::handle_open(int lfd, const seccomp_notif& n, int dirfd,
+                                        uint64_t path_addr, uint64_t flags, const char* syscall) {
+  const auto pid = static_cast<pid_t>(n.pid);
+  std::string path;
+  // An unreadable or overlong path is the kernel's to refuse (EFAULT,
+  // ENAMETOOLONG); O_PATH does not open the device.
+  if (!read_caller_string(pid, path_addr, &path) || (flags & O_PATH))
+    return respond_continue(lfd, n.id);
+  const DeviceNode* node = match(pid, dirfd, path);
+  if (!node) return respond_continue(lfd, n.id);
+
+  Caller caller;
+  const bool have_caller = Caller::of_process(pid, &caller);
+  // The pid may have been reused since the request: everything read above
+  // must come from the caller that is still waiting.
+  if (!id_valid(lfd, n.id) || !have_caller) {
+    CN_LOG(seccomp, debug) << "pid " << pid << " " << syscall << "(\"" << path
+                           << "\"): caller gone";
+    return;
+  }
+  const std::string call = "pid " + std::to_string(pid) + " " + syscall + "(\"" + path + "\", " +
+                           open_flags(flags) + ") = ";
+
+  long refuse = 0;
+  if (flags & O_DIRECTORY)
+    refuse = -ENOTDIR;
+  else if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL))
+    refuse = -EEXIST;
+  else if (!may_open(caller, node->device->mode(), flags))
+    refuse = -EACCES;
+  std::shared_ptr<OpenFile> file;
+  const uint64_t id = next_id_++;
+  auto queued = std::make_shared<std::atomic<bool>>(false);
+  if (!refuse) {
+    Notify notify = [inbox = inbox_, queued, id] {
+      // Coalesced: one wakeup until the thread has drained the file.
+      if (!queued->exchange(true, std::memory_order_acq_rel)) inbox->post(id);
+    };
+    int err = 0;
+    file = node->device->open(caller, static_cast<int>(flags), std::move(notify), &err);
+    if (!file) refuse = err < 0 ? err : -ENODEV;
+  }
+  if (refuse) {
+    CN_LOG(trace, debug) << call << failure(refuse);
+    return respond(lfd, n.id, refuse);
+  }
+
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0) {
+    const long e = -errno;
+    file->release();
+    CN_LOG(seccomp, warning) << "socketpair: " << strerror(errno);
+    CN_LOG(trace, debug) << call << failure(e);
+    return respond(lfd, n.id, e);
+  }
+  UniqueFd ours(sv[0]), client(sv[1]);
+  for (int fd : sv) ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kSocketBuffer, sizeof kSocketBuffer);
+  // O_NONBLOCK is a property of the open file description: set on our copy,
+  // the caller's descriptor shares it.
+  if (!(flags & O_NONBLOCK)) ::fcntl(client.get(), F_SETFL, 0);
+  struct stat st {};
+  ::fstat(client.get(), &st);
+
+  auto owned = std::make_unique<Injected>(id, std::move(file), std::move(ours), node->path, pid);
+  Injected* f = owned.get();
+  f->queued = std::move(queued);
+  f->client = {st.st_dev, st.st_ino};
+  f->registered = f->io.interest();
+  epoll_event ev{};
+  ev.events = f->registered;
+  ev.data.ptr = static_cast<Source*>(f);
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, f->io.fd(), &ev) != 0) {
+    const long e = -errno;
+    f->io.release();
+    CN_LOG(seccomp, error) << "epoll_ctl on injected socket: " << strerror(errno);
+    CN_LOG(trace, debug) << call << failure(e);
+    return respond(lfd, n.id, e);
+  }
+  live_files.fetch_add(1);
+  by_inode_[f->client] = f;
+  files_.emplace(id, std::move(owned));
+
+  seccomp_notif_addfd addfd{};
+  addfd.id = n.id;
+  addfd.flags = SECCOMP_ADDFD_FLAG_SEND;
+  addfd.srcfd = static_cast<uint32_t>(client.get());
+  addfd.newfd_flags = (flags & O_CLOEXEC) ? O_CLOEXEC : 0;
+  const int newfd = ::ioctl(lfd, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
+  if (newfd < 0) {
+    const int e = errno;
+    if (e == ENOENT) {
+      CN_LOG(seccomp, debug) << call << "caller gone before the file was injected";
+    } else {
+      // The request is still pending (EMFILE in the caller): it fails with that.
+      CN_LOG(trace, debug) << call << failure(-e);
+      respond(lfd, n.id, -e);
+    }
+    return close_injected(f);
+  }
+  client.reset();  // only the caller's descriptors keep its end open now
+  CN_LOG(trace, debug) << call << "injected fd " << newfd;
+  drain(f);  // frames the device queued before the socket existed
+}
+
+SeccompFrontend::Loop::Injected* SeccompFrontend::Loop::injected_at(pid_t pid, int fd) const {
+  if (by_inode_.empty() || fd < 0) return nullptr;
+  // The notification names a thread: a thread pidfd (6.9) reaches any of
+  // them; older kernels take thread-group leaders only.
+  long pidfd = ::syscall(SYS_pidfd_open, pid, PIDFD_THREAD);
+  if (pidfd < 0 && errno == EINVAL) pidfd = ::syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) return nullptr;
+  UniqueFd owner(static_cast<int>(pidfd));
+  const long dup = ::syscall(SYS_pidfd_getfd, owner.get(), fd, 0);
+  if (dup < 0) return nullptr;
+  UniqueFd theirs(static_cast<int>(dup));
+  struct stat st {};
+  if (::fstat(theirs.get(), &st) != 0 || !S_ISSOCK(st.st_mode)) return nullptr;
+  auto it = by_inode_.find({st.st_dev, st.st_ino});
+  return it == by_inode_.end() ? nullptr : it->second;
+}
+
+void SeccompFrontend::Loop::handle_ioctl(int lfd, const seccomp_notif& n) {
+  const auto pid = static_cast<pid_t>(n.pid);
+  const int fd = static_cast<int>(n.data.args[0]);
+  const auto cmd = static_cast<unsigned>(n.data.args[1]);
+  const uint64_t arg = n.data.args[2];
+  Injected* f = injected_at(pid, fd);
+  if (!f) return respond_continue(lfd, n.id);
+
+  Caller caller;
+  const bool have_caller = Caller::of_process(pid, &caller);
+  // Checked before the device touches the caller's memory through its pid.
+  if (!id_valid(lfd, n.id) || !have_caller) {
+    CN_LOG(seccomp, debug) << "pid " << pid << " " << describe_ioctl(cmd, arg) << ": caller gone";
+    return;
+  }
+  ProcessMemory mem(pid);
+  const long r = f->io.file().ioctl(caller, cmd, arg, mem);
+  CN_LOG(trace, debug) << "pid " << pid << " " << describe_ioctl(cmd, arg) << " = "
+                       << (r < 0 ? failure(r) : std::to_string(r));
+  respond(lfd, n.id, r);
+}
+
+bool SeccompFrontend::Loop::id_valid(int lfd, uint64_t id) {
+  return ::ioctl(lfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+}
+
+void SeccompFrontend::Loop::respond(int lfd, uint64_t id, long result) {
+  seccomp_notif_resp resp{};
+  resp.id = id;
+  if (result < 0)
+    resp.error = static_cast<int32_t>(result);
+  else
+    resp.val = result;
+  if (::ioctl(lfd, SECCOMP_IOCTL_NOTIF_SEND, &resp) != 0) {
+    if (errno == ENOENT)
+      CN_LOG(seccomp, debug) << "caller gone before the answer";
+    else
+      CN_LOG(seccomp, warning) << "SECCOMP_IOCTL_NOTIF_SEND: " << strerror(errno);
+  }
+}
+
+void SeccompFrontend::Loop::respond_continue(int lfd, uint64_t id) {
+  seccomp_notif_resp resp{};
+  resp.id = id;
+  resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+  if (::ioctl(lfd, SECCOMP_IOCTL_NOTIF_SEND, &resp) != 0 && errno != ENOENT)
+    CN_LOG(seccomp, warning) << "SECCOMP_IOCTL_NOTIF_SEND (continue): " << strerror(errno);
+}
+
+void SeccompFrontend::Loop::forget(int fd) {
+  // Closing is not enough: a process forked from the daemon may share the
+  // file, which then stays in the epoll set pointing at a freed Source.
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+}
+
+void SeccompFrontend::Loop::close_listener(Listener* l) {
+  CN_LOG(seccomp, debug) << "seccomp listener fd " << l->fd.get() << " done";
+  l->dead = true;
+  forget(l->fd.get());
+  l->fd.reset();
+  auto it = std::find_if(listeners_.begin(), listeners_.end(),
+                         [l](const auto& p) { return p.get() == l; });
+  graveyard_.push_back(std::move(*it));
+  listeners_.erase(it);
+  live_listeners.fetch_sub(1);
+}
+
+void SeccompFrontend::Loop::close_injected(Injected* f) {
+  CN_LOG(trace, debug) << "pid " << f->opener << " " << f->name << ": released";
+  f->dead = true;
+  forget(f->io.fd());
+  f->io.release();
+  by_inode_.erase(f->client);
+  auto it = files_.find(f->id);
+  graveyard_.push_back(std::move(it->second));
+  files_.erase(it);
+  live_files.fetch_sub(1);
+}
+
+void SeccompFrontend::Loop::release_all() {
+  while (!files_.empty()) close_injected(files_.begin()->second.get());
+  while (!listeners_.empty()) close_listener(listeners_.front().get());
+  std::vector<UniqueFd> adopted;
+  {
+    std::lock_guard lock(adopt_mu_);
+    adopted.swap(adopted_);
+  }
+  live_listeners.fetch_sub(adopted.size());
+  graveyard_.clear();
+}
+
+SeccompFrontend::SeccompFrontend(std::vector<Device*> devices)
+    : loop_(std::make_unique<Loop>(std::move(devices))) {}
+SeccompFrontend::~SeccompFrontend() = default;
+void SeccompFrontend::adopt(UniqueFd listener) { loop_->adopt(std::move(listener)); }
+void SeccompFrontend::stop() { loop_->stop(); }
+size_t SeccompFrontend::live_files() const { return loop_->live_files.load(); }
+size_t SeccompFrontend::live_listeners() const { return loop_->live_listeners.load(); }
+uint64_t SeccompFrontend::refused_writes() const { return loop_->refused_writes.load(); }
+
+}  // namespace cusenet

@@ -1,0 +1,69 @@
+#include "cuse/seccomp_path.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+namespace cusenet {
+
+bool read_caller_string(pid_t pid, uint64_t addr, std::string* out) {
+  if (addr == 0) return false;
+  // One remote iovec per page: process_vm_readv stops at the first page that
+  // faults, so a string ending just before an unmapped page is still read.
+  static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  char buf[PATH_MAX];
+  iovec local{buf, sizeof buf};
+  iovec remote[PATH_MAX / 4096 + 2];
+  int n = 0;
+  for (uint64_t at = addr, left = sizeof buf; left > 0; ++n) {
+    const uint64_t chunk = std::min(left, page - at % page);
+    remote[n] = {reinterpret_cast<void*>(at), chunk};
+    at += chunk;
+    left -= chunk;
+  }
+  const ssize_t got = ::process_vm_readv(pid, &local, 1, remote, n, 0);
+  if (got <= 0) return false;
+  const void* nul = std::memchr(buf, '\0', static_cast<size_t>(got));
+  if (!nul) return false;
+  out->assign(buf, static_cast<size_t>(static_cast<const char*>(nul) - buf));
+  return true;
+}
+
+std::string absolute_caller_path(pid_t pid, int dirfd, const std::string& path) {
+  if (!path.empty() && path[0] == '/') return normalize_path(path);
+  const std::string link = "/proc/" + std::to_string(pid) +
+                           (dirfd == AT_FDCWD ? "/cwd" : "/fd/" + std::to_string(dirfd));
+  char base[PATH_MAX];
+  const ssize_t n = ::readlink(link.c_str(), base, sizeof base);
+  if (n <= 0 || n == static_cast<ssize_t>(sizeof base) || base[0] != '/') return {};
+  return normalize_path(std::string(base, static_cast<size_t>(n)) + "/" + path);
+}
+
+std::string normalize_path(std::string_view abs) {
+  std::vector<std::string_view> parts;
+  size_t i = 0;
+  while (i < abs.size()) {
+    size_t end = abs.find('/', i);
+    if (end == std::string_view::npos) end = abs.size();
+    const std::string_view part = abs.substr(i, end - i);
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!part.empty() && part != ".") {
+      parts.push_back(part);
+    }
+    i = end + 1;
+  }
+  std::string out;
+  for (auto p : parts) {
+    out += '/';
+    out += p;
+  }
+  return out.empty() ? "/" : out;
+}
+
+}  // namespace cusenet
