@@ -82,25 +82,28 @@ bool parse(int argc, char** argv, Options* o) {
 }
 
 struct Daemon {
-  explicit Daemon(const Options& o) : opts(o), links(loop, o.kernel_tun), tun(links) {
-    devices.push_back(&tun);
-    if (o.echo) {
-      echo = std::make_unique<EchoDevice>();
-      devices.push_back(echo.get());
-    }
+  explicit Daemon(const Options& o)
+      : opts(o),
+        links(loop, o.kernel_tun),
+        tun(links),
+        echo(o.echo ? std::make_unique<EchoDevice>() : nullptr),
+        devices(served()),
+        seccomp(devices) {}
+
+  std::vector<Device*> served() {
+    std::vector<Device*> d{&tun};
+    if (echo) d.push_back(echo.get());
+    return d;
   }
 
   int start() {
     ::mkdir(opts.run_dir.c_str(), 0755);
     bool cuse = opts.frontend == "cuse" || (opts.frontend == "auto" && CuseFrontend::available());
     if (cuse) {
-      for (Device* d : devices) {
-        auto f = std::make_unique<CuseFrontend>(d, d->name());
-        if (int err = f->start()) {
-          CN_LOG(daemon, error) << "CUSE device " << d->name() << ": " << std::strerror(-err);
-          return err;
-        }
-        cuse_frontends.push_back(std::move(f));
+      cuse_frontend = std::make_unique<CuseFrontend>(devices);
+      if (int err = cuse_frontend->start()) {
+        CN_LOG(daemon, error) << "CUSE devices: " << std::strerror(-err);
+        return err;
       }
       frontend_name = "cuse";
     } else {
@@ -128,7 +131,7 @@ struct Daemon {
     if (control) control->stop();
     seccomp.stop();
     if (fuse) fuse->stop();
-    for (auto& f : cuse_frontends) f->stop();
+    if (cuse_frontend) cuse_frontend->stop();
   }
 
   control::Response handle(control::Request& req) {
@@ -164,9 +167,9 @@ struct Daemon {
   TunCharDevice tun;
   std::unique_ptr<EchoDevice> echo;
   std::vector<Device*> devices;
-  SeccompFrontend seccomp{devices};
+  SeccompFrontend seccomp;  // after devices: it copies the list
   std::unique_ptr<FuseFrontend> fuse;
-  std::vector<std::unique_ptr<CuseFrontend>> cuse_frontends;
+  std::unique_ptr<CuseFrontend> cuse_frontend;
   std::unique_ptr<control::Server> control;
   std::string frontend_name;
 };

@@ -111,7 +111,7 @@ options {
 }
 $2 {
   passwd cusenet-e2e;
-  type $3;
+  type $([ "$3" = tap ] && echo ether || echo tun);
   proto tcp;
   keepalive yes;
   persist no;
