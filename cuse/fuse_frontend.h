@@ -1,1 +1,76 @@
-// placeholder: being written
+#pragma once
+// Devices as regular files of a FUSE mount, for kernels without CUSE and for
+// containers: each Device appears at its name() below the mount point
+// ("net/tun", "ppp"), with its mode. The kernel hands FUSE files only
+// "restricted" ioctls (it copies _IOC_SIZE bytes, which TUNSETIFF's number
+// understates), so ioctl arguments are read and written in the caller's
+// memory with process_vm_readv/writev instead.
+//
+// The daemon must never open these files on the session thread (the
+// request it would wait for could never be served).
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/file.h"
+
+struct fuse_session;
+
+namespace cusenet {
+
+class RequestCore;
+class SessionLoop;
+
+class FuseFrontend {
+ public:
+  // The devices must outlive the frontend.
+  FuseFrontend(std::vector<Device*> devices, std::string mountpoint);
+  ~FuseFrontend();
+  FuseFrontend(const FuseFrontend&) = delete;
+  FuseFrontend& operator=(const FuseFrontend&) = delete;
+
+  // Creates the mount point, mounts (allow_other, default_permissions,
+  // fsname=cusenet) and serves on a thread of its own. 0 or -errno
+  // (-EINVAL/-EEXIST for device names that do not make a tree). Once only.
+  int start();
+  // Unmounts (lazily: files still open fail from now on), fails parked
+  // reads and releases every open file. Idempotent.
+  void stop();
+
+  const std::string& mountpoint() const { return mountpoint_; }
+
+  // Leak checks.
+  size_t open_files() const;
+  size_t parked_requests() const;
+  size_t poll_handles() const;
+
+ private:
+  friend struct FuseOps;
+  struct Node {
+    std::string name;
+    uint64_t parent;
+    Device* device;  // null for a directory
+    std::map<std::string, uint64_t> children;
+  };
+
+  int build_tree();
+  const Node* node(uint64_t ino) const;
+  void fill_attr(uint64_t ino, struct stat* st) const;
+
+  std::vector<Device*> devices_;
+  std::string mountpoint_;
+  std::vector<Node> nodes_;  // inode ino at nodes_[ino - 1]; 1 is the root
+  std::unique_ptr<RequestCore> core_;
+  std::unique_ptr<SessionLoop> loop_;
+  fuse_session* session_ = nullptr;
+  bool started_ = false;
+  time_t mounted_at_ = 0;
+};
+
+}  // namespace cusenet

@@ -2,6 +2,8 @@
 
 #include <linux/filter.h>
 #include <linux/if_tun.h>
+#include <linux/ppp-comp.h>
+#include <linux/ppp-ioctl.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
 
@@ -24,6 +26,17 @@ std::vector<UserRegion> sock_fprog_program(std::span<const std::byte> in) {
   std::memcpy(&prog, in.data(), sizeof prog);
   if (prog.len == 0 || !prog.filter) return {};
   return {{reinterpret_cast<uint64_t>(prog.filter), prog.len * sizeof(sock_filter)}};
+}
+
+// struct ppp_option_data { u8* ptr; u32 length; int transmit; }: the CCP
+// option, length bytes at ptr. Longer than CCP_MAX_OPTION_LENGTH, ppp_generic
+// faults without reading it.
+std::vector<UserRegion> ppp_option(std::span<const std::byte> in) {
+  ppp_option_data data{};
+  if (in.size() < sizeof data) return {};
+  std::memcpy(&data, in.data(), sizeof data);
+  if (data.length == 0 || data.length > CCP_MAX_OPTION_LENGTH || !data.ptr) return {};
+  return {{reinterpret_cast<uint64_t>(data.ptr), data.length}};
 }
 
 const IoctlLayout kTable[] = {
@@ -53,6 +66,41 @@ const IoctlLayout kTable[] = {
     {TUNDETACHFILTER, "TUNDETACHFILTER", Arg::value, 0, 0, nullptr},
     {SIOCGIFHWADDR, "SIOCGIFHWADDR", Arg::pointer, kIfreq, kIfreq, nullptr},
     {SIOCSIFHWADDR, "SIOCSIFHWADDR", Arg::pointer, kIfreq, 0, nullptr},
+    // /dev/ppp (ppp_generic) and the PPP channel ioctls it passes on, which
+    // are also issued on the tty (ppp_async).
+    {PPPIOCNEWUNIT, "PPPIOCNEWUNIT", Arg::pointer, kInt, kInt, nullptr},
+    {PPPIOCATTACH, "PPPIOCATTACH", Arg::pointer, kInt, 0, nullptr},
+    {PPPIOCATTCHAN, "PPPIOCATTCHAN", Arg::pointer, kInt, 0, nullptr},
+    {PPPIOCDETACH, "PPPIOCDETACH", Arg::pointer, 0, 0, nullptr},  // refused unread
+    {PPPIOCCONNECT, "PPPIOCCONNECT", Arg::pointer, kInt, 0, nullptr},
+    {PPPIOCDISCONN, "PPPIOCDISCONN", Arg::none, 0, 0, nullptr},
+    {PPPIOCBRIDGECHAN, "PPPIOCBRIDGECHAN", Arg::pointer, kInt, 0, nullptr},
+    {PPPIOCUNBRIDGECHAN, "PPPIOCUNBRIDGECHAN", Arg::none, 0, 0, nullptr},
+    {PPPIOCXFERUNIT, "PPPIOCXFERUNIT", Arg::none, 0, 0, nullptr},
+    {PPPIOCGCHAN, "PPPIOCGCHAN", Arg::pointer, 0, kInt, nullptr},
+    {PPPIOCGUNIT, "PPPIOCGUNIT", Arg::pointer, 0, kInt, nullptr},
+    {PPPIOCSMRU, "PPPIOCSMRU", Arg::pointer, kInt, 0, nullptr},
+    {PPPIOCGMRU, "PPPIOCGMRU", Arg::pointer, 0, kInt, nullptr},
+    {PPPIOCSMRRU, "PPPIOCSMRRU", Arg::pointer, kInt, 0, nullptr},
+    {PPPIOCSFLAGS, "PPPIOCSFLAGS", Arg::pointer, kInt, 0, nullptr},
+    {PPPIOCGFLAGS, "PPPIOCGFLAGS", Arg::pointer, 0, kInt, nullptr},
+    {PPPIOCSDEBUG, "PPPIOCSDEBUG", Arg::pointer, kInt, 0, nullptr},
+    {PPPIOCGDEBUG, "PPPIOCGDEBUG", Arg::pointer, 0, kInt, nullptr},
+    {PPPIOCSMAXCID, "PPPIOCSMAXCID", Arg::pointer, kInt, 0, nullptr},
+    {PPPIOCSCOMPRESS, "PPPIOCSCOMPRESS", Arg::pointer, sizeof(ppp_option_data), 0, ppp_option},
+    {PPPIOCSNPMODE, "PPPIOCSNPMODE", Arg::pointer, sizeof(npioctl), 0, nullptr},
+    {PPPIOCGNPMODE, "PPPIOCGNPMODE", Arg::pointer, sizeof(npioctl), sizeof(npioctl), nullptr},
+    {PPPIOCSPASS, "PPPIOCSPASS", Arg::pointer, sizeof(sock_fprog), 0, sock_fprog_program},
+    {PPPIOCSACTIVE, "PPPIOCSACTIVE", Arg::pointer, sizeof(sock_fprog), 0, sock_fprog_program},
+    // PPPIOCGIDLE is PPPIOCGIDLE64 where time_t has 64 bits.
+    {PPPIOCGIDLE64, "PPPIOCGIDLE64", Arg::pointer, 0, sizeof(ppp_idle64), nullptr},
+    {PPPIOCGIDLE32, "PPPIOCGIDLE32", Arg::pointer, 0, sizeof(ppp_idle32), nullptr},
+    {PPPIOCSASYNCMAP, "PPPIOCSASYNCMAP", Arg::pointer, kInt, 0, nullptr},
+    {PPPIOCGASYNCMAP, "PPPIOCGASYNCMAP", Arg::pointer, 0, kInt, nullptr},
+    {PPPIOCSRASYNCMAP, "PPPIOCSRASYNCMAP", Arg::pointer, kInt, 0, nullptr},
+    {PPPIOCGRASYNCMAP, "PPPIOCGRASYNCMAP", Arg::pointer, 0, kInt, nullptr},
+    {PPPIOCSXASYNCMAP, "PPPIOCSXASYNCMAP", Arg::pointer, sizeof(ext_accm), 0, nullptr},
+    {PPPIOCGXASYNCMAP, "PPPIOCGXASYNCMAP", Arg::pointer, 0, sizeof(ext_accm), nullptr},
 };
 
 }  // namespace

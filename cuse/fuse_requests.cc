@@ -1,0 +1,401 @@
+#include "cuse/fuse_requests.h"
+
+#include <fcntl.h>
+#include <linux/fuse.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdarg>
+#include <cstdio>
+#include <string>
+#include <utility>
+
+#include "core/fd.h"
+#include "cuse/ioctl_table.h"
+
+#define CORE_LOG(lvl) BOOST_LOG_SEV(::cusenet::log::get(channel_), ::cusenet::log::Level::lvl)
+#define TRACE(pid, device) \
+  CN_LOG(trace, debug) << "pid " << (pid) << ' ' << (device)->name() << ": "
+
+namespace cusenet {
+namespace {
+
+std::string result(long r) {
+  if (r >= 0) return std::to_string(r);
+  const char* name = strerrorname_np(static_cast<int>(-r));
+  return std::to_string(r) + " (" + (name ? name : "?") + ")";
+}
+
+// The kernel adds its O_LARGEFILE to every open on 64-bit (force_o_largefile),
+// where glibc's O_LARGEFILE is 0: not worth a word in a trace.
+#if defined(__aarch64__) || defined(__arm__)
+constexpr int kKernelLargefile = 0400000;
+#else
+constexpr int kKernelLargefile = 0100000;
+#endif
+
+std::string open_flags(int flags) {
+  std::string s = (flags & O_ACCMODE) == O_RDONLY   ? "O_RDONLY"
+                  : (flags & O_ACCMODE) == O_WRONLY ? "O_WRONLY"
+                                                    : "O_RDWR";
+  if (flags & O_NONBLOCK) s += "|O_NONBLOCK";
+  if (int rest = flags & ~(O_ACCMODE | O_NONBLOCK | kKernelLargefile)) {
+    char hex[16];
+    std::snprintf(hex, sizeof hex, "|0x%x", rest);
+    s += hex;
+  }
+  return s;
+}
+
+pid_t pid_of(fuse_req_t req) { return fuse_req_ctx(req)->pid; }
+
+void libfuse_log(enum fuse_log_level level, const char* fmt, va_list ap) {
+  char buf[512];
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  std::string msg(buf);
+  while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+  if (level <= FUSE_LOG_ERR)
+    CN_LOG(fuse, error) << "libfuse: " << msg;
+  else if (level == FUSE_LOG_WARNING)
+    CN_LOG(fuse, warning) << "libfuse: " << msg;
+  else if (level <= FUSE_LOG_INFO)
+    CN_LOG(fuse, info) << "libfuse: " << msg;
+  else
+    CN_LOG(fuse, debug) << "libfuse: " << msg;
+}
+
+}  // namespace
+
+void route_libfuse_log() { fuse_set_log_func(libfuse_log); }
+
+// Notify may fire on any thread, during a file operation or long after the
+// file is gone; it only records which file to look at and wakes the loop.
+class RequestCore::Wakeups {
+ public:
+  Wakeups() : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+  int fd() const { return fd_.get(); }
+
+  void post(uint64_t fh) {
+    std::lock_guard lock(mu_);
+    if (closed_) return;
+    pending_.push_back(fh);
+    if (pending_.size() == 1) {
+      const uint64_t one = 1;
+      (void)!::write(fd_.get(), &one, sizeof one);
+    }
+  }
+
+  std::vector<uint64_t> take() {
+    std::lock_guard lock(mu_);
+    uint64_t count;
+    (void)!::read(fd_.get(), &count, sizeof count);
+    return std::exchange(pending_, {});
+  }
+
+  void close() {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    pending_.clear();
+  }
+
+ private:
+  UniqueFd fd_;
+  std::mutex mu_;
+  bool closed_ = false;
+  std::vector<uint64_t> pending_;
+};
+
+RequestCore::RequestCore(log::Channel channel)
+    : channel_(channel), wakeups_(std::make_shared<Wakeups>()) {}
+
+RequestCore::~RequestCore() { shutdown(); }
+
+int RequestCore::wake_fd() const { return wakeups_->fd(); }
+
+void RequestCore::open(fuse_req_t req, Device& device, const fuse_file_info* fi) {
+  const pid_t pid = pid_of(req);
+  Caller caller;
+  if (!Caller::of_process(pid, &caller)) {
+    CORE_LOG(warning) << "open of " << device.name() << " by pid " << pid
+                      << ": the process is gone";
+    fuse_reply_err(req, ESRCH);
+    return;
+  }
+  uint64_t fh;
+  {
+    std::lock_guard lock(mu_);
+    fh = next_fh_++;
+  }
+  auto notified = std::make_shared<std::atomic<bool>>(false);
+  Notify notify = [wakeups = wakeups_, notified, fh] {
+    if (!notified->exchange(true, std::memory_order_acq_rel)) wakeups->post(fh);
+  };
+  int err = 0;
+  std::shared_ptr<OpenFile> file = device.open(caller, fi->flags, std::move(notify), &err);
+  if (!file) {
+    if (err >= 0) err = -EIO;
+    TRACE(pid, &device) << "open(" << open_flags(fi->flags) << ") = " << result(err);
+    fuse_reply_err(req, -err);
+    return;
+  }
+  {
+    std::lock_guard lock(mu_);
+    files_.emplace(fh, Handle{file, &device, notified, nullptr, {}});
+  }
+  TRACE(pid, &device) << "open(" << open_flags(fi->flags) << ") = fh " << fh;
+  // Built by hand because libfuse 3.14 cannot ask for FOPEN_STREAM: without
+  // it the kernel treats a FUSE file as a regular one and serializes reads
+  // and writes on a shared file description (f_pos_lock), so a parked read
+  // would hold up every write through a dup'd descriptor. Direct I/O: one
+  // request per read(2)/write(2), never the page cache. No FLUSH on close.
+  fuse_open_out out{};
+  out.fh = fh;
+  out.open_flags = FOPEN_DIRECT_IO | FOPEN_NONSEEKABLE | FOPEN_STREAM | FOPEN_NOFLUSH;
+  const iovec iov{&out, sizeof out};
+  if (fuse_reply_iov(req, &iov, 1) != 0) {
+    // The kernel dropped the open (the caller died): it will never send
+    // the release, so the file is released here.
+    CORE_LOG(info) << "open of " << device.name() << " by pid " << pid << " abandoned";
+    {
+      std::lock_guard lock(mu_);
+      files_.erase(fh);
+    }
+    file->release();
+  }
+}
+
+bool RequestCore::try_read(fuse_req_t req, size_t size, pid_t pid, Handle& h) {
+  if (scratch_.size() < size) scratch_.resize(size);
+  ssize_t r = h.file->read(std::span<std::byte>(scratch_.data(), size));
+  if (r == -EAGAIN) return false;
+  if (r > static_cast<ssize_t>(size)) r = static_cast<ssize_t>(size);
+  TRACE(pid, h.device) << "read(" << size << ") = " << result(r);
+  if (r < 0)
+    fuse_reply_err(req, static_cast<int>(-r));
+  else
+    fuse_reply_buf(req, reinterpret_cast<const char*>(scratch_.data()), static_cast<size_t>(r));
+  return true;
+}
+
+void RequestCore::complete_parked(Handle& h) {
+  while (!h.parked.empty()) {
+    const Parked p = h.parked.front();
+    if (!try_read(p.req, p.size, p.pid, h)) return;
+    parked_.erase(p.req);
+    h.parked.pop_front();
+  }
+}
+
+void RequestCore::read(fuse_req_t req, size_t size, const fuse_file_info* fi) {
+  const pid_t pid = pid_of(req);
+  const bool nonblock = fi->flags & O_NONBLOCK;
+  // Registered before the request can be parked: once parked, another
+  // thread may answer it, after which the request must not be touched. An
+  // interrupt that arrives before parking is seen by fuse_req_interrupted.
+  if (!nonblock) fuse_req_interrupt_func(req, on_interrupt, this);
+
+  std::lock_guard lock(mu_);
+  auto it = files_.find(fi->fh);
+  if (it == files_.end()) {
+    fuse_reply_err(req, EBADF);
+    return;
+  }
+  Handle& h = it->second;
+  // Earlier parked reads go first, then this one.
+  complete_parked(h);
+  if (h.parked.empty() && try_read(req, size, pid, h)) return;
+  if (nonblock) {
+    TRACE(pid, h.device) << "read(" << size << ") = " << result(-EAGAIN);
+    fuse_reply_err(req, EAGAIN);
+    return;
+  }
+  if (fuse_req_interrupted(req)) {
+    TRACE(pid, h.device) << "read(" << size << ") = " << result(-EINTR);
+    fuse_reply_err(req, EINTR);
+    return;
+  }
+  TRACE(pid, h.device) << "read(" << size << ") parked";
+  h.parked.push_back({req, size, pid});
+  parked_.emplace(req, fi->fh);
+}
+
+void RequestCore::on_interrupt(fuse_req_t req, void* core) {
+  static_cast<RequestCore*>(core)->interrupt(req);
+}
+
+void RequestCore::interrupt(fuse_req_t req) {
+  std::lock_guard lock(mu_);
+  auto it = parked_.find(req);
+  if (it == parked_.end()) return;  // already answered, or not parked yet
+  Handle& h = files_.at(it->second);
+  parked_.erase(it);
+  auto p = std::find_if(h.parked.begin(), h.parked.end(),
+                        [req](const Parked& x) { return x.req == req; });
+  TRACE(p->pid, h.device) << "read(" << p->size << ") = " << result(-EINTR);
+  h.parked.erase(p);
+  fuse_reply_err(req, EINTR);
+}
+
+void RequestCore::write(fuse_req_t req, const char* buf, size_t size, const fuse_file_info* fi) {
+  std::shared_ptr<OpenFile> file;
+  const Device* device = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    auto it = files_.find(fi->fh);
+    if (it != files_.end()) {
+      file = it->second.file;
+      device = it->second.device;
+    }
+  }
+  if (!file) {
+    fuse_reply_err(req, EBADF);
+    return;
+  }
+  const ssize_t r = file->write(std::span(reinterpret_cast<const std::byte*>(buf), size));
+  TRACE(pid_of(req), device) << "write(" << size << ") = " << result(r);
+  if (r < 0)
+    fuse_reply_err(req, static_cast<int>(-r));
+  else
+    fuse_reply_write(req, static_cast<size_t>(r));
+}
+
+void RequestCore::poll(fuse_req_t req, const fuse_file_info* fi, fuse_pollhandle* ph) {
+  std::shared_ptr<OpenFile> file;
+  const Device* device = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    auto it = files_.find(fi->fh);
+    if (it != files_.end()) {
+      Handle& h = it->second;
+      // Kept before the mask is read, so a notification after the read
+      // reaches this waiter.
+      if (ph) {
+        if (h.poll) fuse_pollhandle_destroy(h.poll);
+        h.poll = std::exchange(ph, nullptr);
+      }
+      file = h.file;
+      device = h.device;
+    }
+  }
+  if (!file) {
+    if (ph) fuse_pollhandle_destroy(ph);
+    fuse_reply_err(req, EBADF);
+    return;
+  }
+  const PollMask mask = file->poll();
+  char hex[16];
+  std::snprintf(hex, sizeof hex, "0x%x", mask);
+  TRACE(pid_of(req), device) << "poll() = " << hex;
+  fuse_reply_poll(req, mask);
+}
+
+long RequestCore::ioctl(fuse_req_t req, const fuse_file_info* fi, unsigned flags, unsigned cmd,
+                        uint64_t arg, UserMemory& mem) {
+  const pid_t pid = pid_of(req);
+  std::shared_ptr<OpenFile> file;
+  const Device* device = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    auto it = files_.find(fi->fh);
+    if (it == files_.end()) return -EBADF;
+    file = it->second.file;
+    device = it->second.device;
+  }
+  long r;
+  Caller caller;
+  if (flags & FUSE_IOCTL_COMPAT) {
+    // The table and the devices know the 64-bit layouts only.
+    CORE_LOG(warning) << "pid " << pid << ' ' << device->name() << ": 32-bit "
+                      << describe_ioctl(cmd, arg) << " not supported";
+    r = -ENOTTY;
+  } else if (!Caller::of_process(pid, &caller)) {
+    r = -ESRCH;
+  } else {
+    r = file->ioctl(caller, cmd, arg, mem);
+  }
+  TRACE(pid, device) << describe_ioctl(cmd, arg) << " = " << result(r);
+  return r;
+}
+
+void RequestCore::fail_parked(Handle& h, int err) {
+  for (const Parked& p : h.parked) {
+    TRACE(p.pid, h.device) << "read(" << p.size << ") = " << result(-err);
+    fuse_reply_err(p.req, err);
+  }
+  h.parked.clear();
+}
+
+void RequestCore::release(fuse_req_t req, const fuse_file_info* fi) {
+  Handle h;
+  {
+    std::lock_guard lock(mu_);
+    auto it = files_.find(fi->fh);
+    if (it == files_.end()) {
+      CORE_LOG(warning) << "release of unknown fh " << fi->fh;
+      fuse_reply_err(req, EBADF);
+      return;
+    }
+    h = std::move(it->second);
+    files_.erase(it);
+    for (const Parked& p : h.parked) parked_.erase(p.req);
+  }
+  // Out of the tables, so no interrupt or wakeup can reach these any more.
+  fail_parked(h, EIO);
+  if (h.poll) fuse_pollhandle_destroy(h.poll);
+  h.file->release();
+  TRACE(pid_of(req), h.device) << "release(fh " << fi->fh << ") = 0";
+  fuse_reply_err(req, 0);
+}
+
+void RequestCore::run_wakeups() {
+  for (uint64_t fh : wakeups_->take()) {
+    std::lock_guard lock(mu_);
+    auto it = files_.find(fh);
+    if (it == files_.end()) continue;  // released since
+    Handle& h = it->second;
+    // Cleared first: a notification from here on is posted again.
+    h.notified->store(false, std::memory_order_release);
+    if (h.poll) {
+      fuse_lowlevel_notify_poll(h.poll);
+      fuse_pollhandle_destroy(std::exchange(h.poll, nullptr));
+    }
+    complete_parked(h);
+  }
+}
+
+void RequestCore::shutdown() {
+  wakeups_->close();
+  std::unordered_map<uint64_t, Handle> files;
+  {
+    std::lock_guard lock(mu_);
+    files.swap(files_);
+    parked_.clear();
+  }
+  for (auto& [fh, h] : files) {
+    fail_parked(h, EIO);
+    if (h.poll) fuse_pollhandle_destroy(h.poll);
+    h.file->release();
+    CORE_LOG(debug) << h.device->name() << ": fh " << fh << " released at stop";
+  }
+}
+
+size_t RequestCore::open_files() const {
+  std::lock_guard lock(mu_);
+  return files_.size();
+}
+
+size_t RequestCore::parked_reads() const {
+  std::lock_guard lock(mu_);
+  return parked_.size();
+}
+
+size_t RequestCore::poll_handles() const {
+  std::lock_guard lock(mu_);
+  return std::count_if(files_.begin(), files_.end(),
+                       [](const auto& f) { return f.second.poll != nullptr; });
+}
+
+}  // namespace cusenet

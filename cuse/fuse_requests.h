@@ -1,0 +1,97 @@
+#pragma once
+// The request core shared by the FUSE-file and CUSE frontends: open files by
+// handle, blocking reads parked until their device notifies, poll handles,
+// interrupts, and the --trace line of every request. Every request is
+// answered exactly once and every open file released exactly once.
+//
+// Device notifications never run file operations on the device's thread:
+// Notify marks the file and wakes the session loop (wake_fd()), which calls
+// run_wakeups() to complete parked reads and poll waiters.
+#ifndef FUSE_USE_VERSION
+#define FUSE_USE_VERSION 35
+#endif
+#include <fuse_lowlevel.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "core/file.h"
+#include "core/log.h"
+
+namespace cusenet {
+
+class RequestCore {
+ public:
+  // channel: where the core logs besides the trace channel (fuse or cuse).
+  explicit RequestCore(log::Channel channel);
+  ~RequestCore();
+  RequestCore(const RequestCore&) = delete;
+  RequestCore& operator=(const RequestCore&) = delete;
+
+  // The fuse_lowlevel_ops of both frontends end here.
+  void open(fuse_req_t req, Device& device, const fuse_file_info* fi);
+  void read(fuse_req_t req, size_t size, const fuse_file_info* fi);
+  void write(fuse_req_t req, const char* buf, size_t size, const fuse_file_info* fi);
+  void poll(fuse_req_t req, const fuse_file_info* fi, fuse_pollhandle* ph);
+  void release(fuse_req_t req, const fuse_file_info* fi);
+  // Runs one ioctl with the argument's memory the frontend provides and
+  // returns the result (negative errno); the frontend replies, since how the
+  // argument travels back differs. flags: the request's FUSE_IOCTL_* flags.
+  long ioctl(fuse_req_t req, const fuse_file_info* fi, unsigned flags, unsigned cmd, uint64_t arg,
+             UserMemory& mem);
+
+  // Readable when devices have notified; the loop then calls run_wakeups().
+  int wake_fd() const;
+  void run_wakeups();
+
+  // After the session loop has stopped: fails parked reads with EIO, drops
+  // poll handles and releases every open file. Later notifications are ignored.
+  void shutdown();
+
+  size_t open_files() const;
+  size_t parked_reads() const;
+  size_t poll_handles() const;
+
+ private:
+  class Wakeups;
+  struct Parked {
+    fuse_req_t req;
+    size_t size;
+    pid_t pid;
+  };
+  struct Handle {
+    std::shared_ptr<OpenFile> file;
+    const Device* device;  // its name() labels --trace lines
+    std::shared_ptr<std::atomic<bool>> notified;
+    fuse_pollhandle* poll = nullptr;
+    std::deque<Parked> parked;
+  };
+
+  static void on_interrupt(fuse_req_t req, void* core);
+  void interrupt(fuse_req_t req);
+  // Completes the parked reads that the file can now answer. Needs mu_.
+  void complete_parked(Handle& h);
+  // Answers a read from h's file; false when it would block. Needs mu_.
+  bool try_read(fuse_req_t req, size_t size, pid_t pid, Handle& h);
+  void fail_parked(Handle& h, int err);
+
+  const log::Channel channel_;
+  std::shared_ptr<Wakeups> wakeups_;
+  mutable std::mutex mu_;
+  uint64_t next_fh_ = 1;
+  std::unordered_map<uint64_t, Handle> files_;
+  std::unordered_map<fuse_req_t, uint64_t> parked_;  // request -> fh
+  std::vector<std::byte> scratch_;                   // read buffer, under mu_
+};
+
+// Routes libfuse's own messages (it prints to stderr by default) to the fuse
+// log channel.
+void route_libfuse_log();
+
+}  // namespace cusenet

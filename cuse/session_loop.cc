@@ -1,0 +1,77 @@
+#include "cuse/session_loop.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#define LOOP_LOG(lvl) BOOST_LOG_SEV(::cusenet::log::get(channel_), ::cusenet::log::Level::lvl)
+
+namespace cusenet {
+
+SessionLoop::SessionLoop(RequestCore& core, std::vector<fuse_session*> sessions,
+                         log::Channel channel)
+    : core_(core), sessions_(std::move(sessions)), channel_(channel) {}
+
+int SessionLoop::start() {
+  if (thread_.joinable()) return -EBUSY;
+  if (core_.wake_fd() < 0) return -EMFILE;
+  stop_fd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!stop_fd_) return -errno;
+  // Non-blocking: a request can vanish between poll and read (its caller
+  // was killed before we read it), and a blocked read would miss stop().
+  for (fuse_session* se : sessions_) {
+    const int fd = fuse_session_fd(se);
+    const int fl = ::fcntl(fd, F_GETFL);
+    if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
+  }
+  thread_ = std::thread([this] { run(); });
+  return 0;
+}
+
+void SessionLoop::stop() {
+  if (!thread_.joinable()) return;
+  const uint64_t one = 1;
+  (void)!::write(stop_fd_.get(), &one, sizeof one);
+  thread_.join();
+}
+
+void SessionLoop::run() {
+  std::vector<pollfd> fds{{stop_fd_.get(), POLLIN, 0}, {core_.wake_fd(), POLLIN, 0}};
+  for (fuse_session* se : sessions_) fds.push_back({fuse_session_fd(se), POLLIN, 0});
+  std::vector<fuse_buf> bufs(sessions_.size(), fuse_buf{});
+  size_t live = sessions_.size();
+
+  while (live > 0) {
+    if (::poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      LOOP_LOG(error) << "poll: " << std::strerror(errno);
+      break;
+    }
+    if (fds[0].revents) break;
+    if (fds[1].revents) core_.run_wakeups();
+    for (size_t i = 0; i < sessions_.size(); ++i) {
+      pollfd& p = fds[i + 2];
+      if (!p.revents) continue;
+      fuse_session* se = sessions_[i];
+      const int res = fuse_session_receive_buf(se, &bufs[i]);
+      if (res == -EAGAIN || res == -EINTR) continue;
+      if (res > 0) {
+        fuse_session_process_buf(se, &bufs[i]);
+        continue;
+      }
+      // Unmounted, the connection aborted, or the device went away.
+      if (res < 0) LOOP_LOG(error) << "reading the session: " << std::strerror(-res);
+      LOOP_LOG(info) << "session ended";
+      p.fd = -1;  // poll skips it from now on
+      --live;
+    }
+  }
+  for (fuse_buf& b : bufs) std::free(b.mem);
+}
+
+}  // namespace cusenet

@@ -1,0 +1,37 @@
+#pragma once
+// One thread serving FUSE/CUSE sessions: each request as it arrives, and the
+// request core's wakeups (device notifications) in between. Device
+// operations never block, so one thread serves every file; a
+// multi-threaded libfuse loop was measured no faster (LIMITS.md).
+#include <thread>
+#include <vector>
+
+#include "core/fd.h"
+#include "cuse/fuse_requests.h"
+
+namespace cusenet {
+
+class SessionLoop {
+ public:
+  // sessions: not owned; they must outlive stop().
+  SessionLoop(RequestCore& core, std::vector<fuse_session*> sessions, log::Channel channel);
+  ~SessionLoop() { stop(); }
+  SessionLoop(const SessionLoop&) = delete;
+  SessionLoop& operator=(const SessionLoop&) = delete;
+
+  // 0 or -errno.
+  int start();
+  // Returns once the thread has finished the request it was serving.
+  void stop();
+
+ private:
+  void run();
+
+  RequestCore& core_;
+  std::vector<fuse_session*> sessions_;
+  const log::Channel channel_;
+  UniqueFd stop_fd_;
+  std::thread thread_;
+};
+
+}  // namespace cusenet
