@@ -22,10 +22,11 @@ std::string env_or(const char* name, const char* fallback) {
   return v && *v ? v : fallback;
 }
 
-pid_t spawn(const std::vector<std::string>& argv, int stdout_fd) {
+pid_t spawn(const std::vector<std::string>& argv, int stdout_fd, const std::vector<std::string>& env = {}) {
   pid_t pid = ::fork();
   if (pid != 0) return pid;
   if (stdout_fd >= 0) ::dup2(stdout_fd, 1);
+  for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -108,6 +109,15 @@ std::string Daemon::ctl(const std::vector<std::string>& args, int* status) const
   ::waitpid(pid, &wst, 0);
   if (status) *status = WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
   return out;
+}
+
+int Daemon::supervise(const std::vector<std::string>& cmd, const std::vector<std::string>& env) const {
+  std::vector<std::string> argv = {env_or("CUSENETCTL", "cusenetctl"), "--run-dir", run_dir_, "run", "--"};
+  argv.insert(argv.end(), cmd.begin(), cmd.end());
+  pid_t pid = spawn(argv, -1, env);
+  int wst = 0;
+  ::waitpid(pid, &wst, 0);
+  return WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
 }
 
 int Daemon::open_fds() const {

@@ -26,6 +26,9 @@ class Daemon {
   std::string dev_path(const std::string& node) const { return run_dir_ + "/dev/" + node; }
   // Runs `cusenetctl --run-dir DIR args...`; returns its stdout, exit status in *status.
   std::string ctl(const std::vector<std::string>& args, int* status = nullptr) const;
+  // Runs `cusenetctl --run-dir DIR run -- cmd...` with this program's
+  // stdout and stderr, in env's extra variables; returns its exit status.
+  int supervise(const std::vector<std::string>& cmd, const std::vector<std::string>& env = {}) const;
   // Number of open descriptors of the daemon (/proc/PID/fd).
   int open_fds() const;
 
