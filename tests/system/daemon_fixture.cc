@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -51,8 +52,9 @@ Daemon::Daemon(std::vector<std::string> extra) {
     return;
   }
   run_dir_ = tmpl;
-  std::vector<std::string> argv = {env_or("CUSENETD", "cusenetd"), "--run-dir", run_dir_,
-                                   "--frontend", "fuse"};
+  std::vector<std::string> argv = {env_or("CUSENETD", "cusenetd"), "--run-dir", run_dir_};
+  if (std::find(extra.begin(), extra.end(), "--frontend") == extra.end())
+    argv.insert(argv.end(), {"--frontend", "fuse"});
   argv.insert(argv.end(), extra.begin(), extra.end());
   pid_t pid = spawn(argv, -1);
   // Ready when `cusenetctl status` answers.

@@ -11,7 +11,8 @@ namespace cusenet::testing {
 
 class Daemon {
  public:
-  // extra: further cusenetd arguments (e.g. "--echo-device").
+  // extra: further cusenetd arguments (e.g. "--echo-device"); the frontend
+  // is FUSE unless extra names one.
   explicit Daemon(std::vector<std::string> extra = {});
   ~Daemon();
   Daemon(const Daemon&) = delete;

@@ -1,9 +1,11 @@
-// One suite, three devices: with TUN_UNDER_TEST=kernel it runs against the
+// One suite, four devices: with TUN_UNDER_TEST=kernel it runs against the
 // kernel's /dev/net/tun (the oracle); with =fuse against the FUSE file a
 // private cusenetd serves; with =injected the program starts a private
 // cusenetd and runs itself again under `cusenetctl run` (as =supervised), so
 // that its open("/dev/net/tun") gets the emulator's file by seccomp
-// injection. Only real descriptors and syscalls.
+// injection; with =cuse (the VM tier, tests/vm/tun_cuse.sh) the private
+// cusenetd's CUSE device is /dev/net/tun, and it reaches the kernel's TUN
+// through the node $CUSENET_KERNEL_TUN. Only real descriptors and syscalls.
 // The program moves itself into a private network namespace before anything
 // else, so every interface it (or its cusenetd, forked afterwards) creates
 // lives and dies there.
@@ -21,6 +23,8 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,6 +57,7 @@ std::unique_ptr<cusenet::testing::Daemon> g_daemon;
 
 bool emulator() { return g_mode != "kernel"; }
 bool fuse() { return g_mode == "fuse"; }
+bool cuse() { return g_mode == "cuse"; }
 
 #define SKIP_IN_EMULATOR(why) \
   if (emulator()) GTEST_SKIP() << "kernel and emulator differ here: " << why
@@ -713,6 +718,7 @@ TEST_F(TunOracle, MalformedWritesAreEinval) {
 
 TEST_F(TunOracle, EmptyWriteIsEinval) {
   SKIP_IN_FUSE("the kernel's FUSE answers a zero-length write with 0 without asking the daemon");
+  if (cuse()) GTEST_SKIP() << "the kernel's CUSE answers a zero-length write with 0 without asking the daemon";
   SKIP_IN_INJECTED(kInjectedSocket);
   int tun = open_tun();
   ASSERT_EQ(setiff(tun, IFF_TUN | IFF_NO_PI, "ot_empty_w"), 0);
@@ -924,13 +930,33 @@ std::string enter_private_netns() {
 class DaemonEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
-    if (!fuse() || !g_skip.empty()) return;
-    if (std::string why = cusenet::testing::system_test_unavailable(); !why.empty()) {
+    if (!(fuse() || cuse()) || !g_skip.empty()) return;
+    // The cuse run's /dev/net/tun is the daemon's, not there yet.
+    std::string why = cuse() ? "" : cusenet::testing::system_test_unavailable();
+    if (!why.empty()) {
       g_skip = why;
       return;
     }
-    g_daemon = std::make_unique<cusenet::testing::Daemon>();
-    if (!g_daemon->ok()) g_skip = "emulator run: the cusenetd fixture did not start: " + g_daemon->why();
+    std::vector<std::string> args;
+    if (cuse()) {
+      const char* kernel_tun = std::getenv("CUSENET_KERNEL_TUN");
+      if (::access("/dev/cuse", R_OK | W_OK) != 0 || !kernel_tun || !*kernel_tun) {
+        g_skip = "cuse run: needs /dev/cuse and the kernel's TUN node in $CUSENET_KERNEL_TUN (tests/vm/tun_cuse.sh)";
+        return;
+      }
+      args = {"--frontend", "cuse", "--kernel-tun", kernel_tun};
+    }
+    g_daemon = std::make_unique<cusenet::testing::Daemon>(args);
+    if (!g_daemon->ok()) {
+      g_skip = g_mode + " run: the cusenetd fixture did not start: " + g_daemon->why();
+      return;
+    }
+    // The kernel adds the CUSE node a moment after the daemon answers.
+    struct stat st{};
+    for (int i = 0; cuse() && i < 100 && ::stat("/dev/net/tun", &st) != 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (cuse() && (::stat("/dev/net/tun", &st) != 0 || major(st.st_rdev) == 10))
+      g_skip = "cuse run: /dev/net/tun is not the daemon's CUSE device (the kernel's tun holds the name)";
   }
   void TearDown() override { g_daemon.reset(); }
 };
@@ -943,13 +969,14 @@ int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   const char* mode = std::getenv("TUN_UNDER_TEST");
   g_mode = mode && *mode ? mode : "kernel";
-  if (g_mode != "kernel" && g_mode != "fuse" && g_mode != "injected" && g_mode != "supervised") {
-    std::fprintf(stderr, "TUN_UNDER_TEST must be kernel, fuse or injected, not %s\n", g_mode.c_str());
+  if (g_mode != "kernel" && g_mode != "fuse" && g_mode != "injected" && g_mode != "supervised" &&
+      g_mode != "cuse") {
+    std::fprintf(stderr, "TUN_UNDER_TEST must be kernel, fuse, injected or cuse, not %s\n", g_mode.c_str());
     return 2;
   }
   if (::geteuid() != 0)
     g_skip = "needs root (network namespaces, interfaces)";
-  else if (::access("/dev/net/tun", R_OK | W_OK) != 0)
+  else if (!cuse() && ::access("/dev/net/tun", R_OK | W_OK) != 0)
     g_skip = "no kernel /dev/net/tun on this machine";
   else
     g_skip = enter_private_netns();

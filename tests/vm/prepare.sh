@@ -108,7 +108,7 @@ choose_boot() {  # $1 version dir
       continue
     fi
     echo "$kind" >"$dir/boot"
-    if CUSENET_VM_DIR=$dir "$here/run.sh" --timeout 60 -- true 2>"$dir/trial.log"; then
+    if (cd / && CUSENET_VM_DIR=$dir "$here/run.sh" --timeout 60 -- true) 2>"$dir/trial.log"; then
       say "boots with $kind"
       return 0
     fi
