@@ -50,12 +50,24 @@ trap 'exit 130' INT TERM
 need_root() { [ "$(id -u)" = 0 ] || skip "needs root (namespaces, kernel TUN, FUSE)"; }
 need_cmd() { command -v "$1" >/dev/null || skip "$1 is not installed (${2:-})"; }
 
+# The frontend the tests reach the daemon through: fuse (with `cusenetctl
+# run`) here, cuse in the VM tier (tests/vm/cuse.sh), where the kernel's TUN
+# is at $CUSENET_KERNEL_TUN and the daemon's devices are the real /dev nodes.
+E2E_FRONTEND=${E2E_FRONTEND:-fuse}
+
 # Starts cusenetd with a private run directory; extra arguments pass through.
 start_daemon() {
-  "$CUSENETD" --run-dir "$CUSENET_RUN_DIR" --frontend fuse "$@" >"$E2E_DIR/daemon.log" 2>&1 &
+  local args=(--frontend fuse)
+  [ "$E2E_FRONTEND" = cuse ] && args=(--frontend cuse --kernel-tun "${CUSENET_KERNEL_TUN:?}")
+  "$CUSENETD" --run-dir "$CUSENET_RUN_DIR" "${args[@]}" "$@" >"$E2E_DIR/daemon.log" 2>&1 &
   DAEMON_PID=$!
   for _ in $(seq 100); do
-    "$CUSENETCTL" status >/dev/null 2>&1 && return 0
+    if "$CUSENETCTL" status >/dev/null 2>&1; then
+      [ "$E2E_FRONTEND" = cuse ] || return 0
+      # The kernel adds the CUSE node a moment after the daemon answers.
+      wait_for 5 sh -c '[ -c /dev/net/tun ] && [ "$(stat -c %t /dev/net/tun)" != a ]' && return 0
+      fail "/dev/net/tun is not the daemon's CUSE device"
+    fi
     kill -0 "$DAEMON_PID" 2>/dev/null || fail "cusenetd exited: $(cat "$E2E_DIR/daemon.log")"
     sleep 0.05
   done

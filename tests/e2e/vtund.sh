@@ -1,7 +1,8 @@
 #!/bin/bash
 # Two unmodified vtund (Debian's package), server and client in their own
 # network namespaces, each using the emulated /dev/net/tun: a tun and a tap
-# tunnel, through seccomp injection and through bind-mounted FUSE files.
+# tunnel, through seccomp injection and through bind-mounted FUSE files, or
+# (E2E_FRONTEND=cuse, in the VM tier) straight through the CUSE devices.
 # Ping crosses each tunnel and the daemon's counters show the packets.
 . "$(dirname "$0")/lib.sh"
 need_root
@@ -11,17 +12,18 @@ start_daemon
 
 # tunnel MODE TYPE LOCAL PEER: brings a tunnel up, pings across, tears down.
 tunnel() {
-  local mode=$1 type=$2 srv=$3 cli=$4 flag=""
-  [ "$mode" = bind ] && flag=--bind
+  local mode=$1 type=$2 srv=$3 cli=$4 via=("$CUSENETCTL" run --)
+  [ "$mode" = bind ] && via=("$CUSENETCTL" run --bind --)
+  [ "$mode" = cuse ] && via=()
   log "vtund $type tunnel, $mode frontend"
   netns_pair "$mode$type"
   local sess="e2e$type"
   vtund_config "$E2E_DIR/server.conf" "$sess" "$type" "$srv" "$cli"
   vtund_config "$E2E_DIR/client.conf" "$sess" "$type" "$cli" "$srv"
-  bg "server-$mode-$type" ip netns exec "$NS_A" "$CUSENETCTL" run $flag -- vtund -n -s -f "$E2E_DIR/server.conf"
+  bg "server-$mode-$type" ip netns exec "$NS_A" "${via[@]}" vtund -n -s -f "$E2E_DIR/server.conf"
   local server=$LAST_PID
   wait_for 10 ip netns exec "$NS_A" sh -c "ss -ltn | grep -q :5000" || fail "vtund server did not listen"
-  bg "client-$mode-$type" ip netns exec "$NS_B" "$CUSENETCTL" run $flag -- \
+  bg "client-$mode-$type" ip netns exec "$NS_B" "${via[@]}" \
     vtund -n -f "$E2E_DIR/client.conf" "$sess" 192.0.2.1
   local client=$LAST_PID
   wait_for 15 ip netns exec "$NS_B" ping -c1 -W1 "$srv" || fail "no ping across the $type tunnel ($mode)"
@@ -47,8 +49,13 @@ tunnel() {
   E2E_NETNS=()
 }
 
-tunnel inject tun 198.51.100.1 198.51.100.2
-tunnel inject tap 203.0.113.1 203.0.113.2
-tunnel bind tun 198.51.100.1 198.51.100.2
-tunnel bind tap 203.0.113.1 203.0.113.2
+if [ "$E2E_FRONTEND" = cuse ]; then
+  tunnel cuse tun 198.51.100.1 198.51.100.2
+  tunnel cuse tap 203.0.113.1 203.0.113.2
+else
+  tunnel inject tun 198.51.100.1 198.51.100.2
+  tunnel inject tap 203.0.113.1 203.0.113.2
+  tunnel bind tun 198.51.100.1 198.51.100.2
+  tunnel bind tap 203.0.113.1 203.0.113.2
+fi
 log "PASS"

@@ -3,7 +3,7 @@
 // private cusenetd serves; with =injected the program starts a private
 // cusenetd and runs itself again under `cusenetctl run` (as =supervised), so
 // that its open("/dev/net/tun") gets the emulator's file by seccomp
-// injection; with =cuse (the VM tier, tests/vm/tun_cuse.sh) the private
+// injection; with =cuse (the VM tier, tests/vm/cuse.sh) the private
 // cusenetd's CUSE device is /dev/net/tun, and it reaches the kernel's TUN
 // through the node $CUSENET_KERNEL_TUN. Only real descriptors and syscalls.
 // The program moves itself into a private network namespace before anything
@@ -941,7 +941,7 @@ class DaemonEnvironment : public ::testing::Environment {
     if (cuse()) {
       const char* kernel_tun = std::getenv("CUSENET_KERNEL_TUN");
       if (::access("/dev/cuse", R_OK | W_OK) != 0 || !kernel_tun || !*kernel_tun) {
-        g_skip = "cuse run: needs /dev/cuse and the kernel's TUN node in $CUSENET_KERNEL_TUN (tests/vm/tun_cuse.sh)";
+        g_skip = "cuse run: needs /dev/cuse and the kernel's TUN node in $CUSENET_KERNEL_TUN (tests/vm/cuse.sh)";
         return;
       }
       args = {"--frontend", "cuse", "--kernel-tun", kernel_tun};
