@@ -13,7 +13,7 @@ bool in_range(int num) { return num >= N_TTY && num < NR_LDISCS; }
 
 std::shared_ptr<LdiscTable> LdiscTable::make() {
   std::shared_ptr<LdiscTable> table(new LdiscTable);
-  table->register_ldisc(N_TTY, {"n_tty", [](Tty& tty, int*) { return open_n_tty(tty); }});
+  table->register_ldisc(N_TTY, {"n_tty", [](Tty& tty, const Caller&, int*) { return open_n_tty(tty); }});
   return table;
 }
 

@@ -9,6 +9,8 @@
 #include <mutex>
 #include <string>
 
+#include "core/caller.h"
+
 #include "ldisc/line_discipline.h"
 
 namespace cusenet {
@@ -16,8 +18,9 @@ namespace cusenet {
 struct LdiscOps {
   std::string name;
   // The discipline's open: a new instance for tty, or nullptr with -errno
-  // in *err.
-  std::function<std::unique_ptr<LineDiscipline>(Tty& tty, int* err)> open;
+  // in *err. caller: the process whose TIOCSETD, open or reopen attaches it
+  // (the kernel's current, whose network namespace a PPP channel joins).
+  std::function<std::unique_ptr<LineDiscipline>(Tty& tty, const Caller& caller, int* err)> open;
 };
 
 class LdiscTable : public std::enable_shared_from_this<LdiscTable> {

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 
@@ -18,6 +19,21 @@
 #include "ldisc/kernel_termios.h"
 
 namespace cusenet {
+
+// A way into a tty from outside the calls it makes to its discipline: a
+// thread of its own (a PPP channel's start_xmit, called by the generic
+// layer) that must act as though it were one of those calls.
+class TtyEntry {
+ public:
+  virtual ~TtyEntry() = default;
+  // Runs fn with the tty's lock held, as any method of the discipline runs,
+  // and returns true; false without calling fn once the discipline that got
+  // this entry has been closed. Work fn leaves with after_unlock() runs
+  // before this returns. Valid until that discipline's close() work queued
+  // with after_unlock() has run (so that work may wait for a run() in
+  // progress on another thread, which then returns false).
+  virtual bool run(const std::function<void()>& fn) = 0;
+};
 
 // What a line discipline sees of its tty (the kernel's tty_struct and its
 // driver operations), valid from open until close.
@@ -32,6 +48,14 @@ class Tty {
   // Flow control from received START/STOP characters (IXON).
   virtual void stop_output() = 0;
   virtual void start_output() = 0;
+  // Runs fn once the tty's lock is released, after the call in progress (in
+  // order with other such work of this tty): what the kernel defers to a
+  // tasklet. For work that may call back into the tty, or wait for a thread
+  // that does (a PPP channel's input, output_wakeup, unregister). May be
+  // called from close(); fn must not use the discipline, which is gone then.
+  virtual void after_unlock(std::function<void()> fn) = 0;
+  // The discipline's way in from other threads.
+  virtual std::shared_ptr<TtyEntry> entry() = 0;
 };
 
 // Returned by LineDiscipline::ioctl for commands the tty layer handles

@@ -27,10 +27,31 @@ class TtyPort::Locked {
   std::unique_lock<std::mutex> lock_;
 };
 
+class TtyPort::Entry final : public TtyEntry {
+ public:
+  Entry(TtyPort& port, uint64_t gen) : port_(port), gen_(gen) {}
+  bool run(const std::function<void()>& fn) override {
+    Locked l(port_);
+    if (!port_.ldisc_ || port_.ldisc_gen_ != gen_) return false;
+    fn();
+    return true;
+  }
+
+ private:
+  TtyPort& port_;
+  const uint64_t gen_;
+};
+
 TtyPort::TtyPort(std::string name, std::shared_ptr<LdiscTable> ldiscs)
     : name_(std::move(name)), ldiscs_(std::move(ldiscs)) {}
 
-TtyPort::~TtyPort() { detach_ldisc(); }
+TtyPort::~TtyPort() {
+  detach_ldisc();
+  // What the discipline's close left to do (a PPP channel's unregister).
+  for (auto& fn : std::exchange(pending_.work, {})) fn();
+}
+
+std::shared_ptr<TtyEntry> TtyPort::entry() { return std::make_shared<Entry>(*this, ldisc_gen_); }
 
 void TtyPort::run(const Pending& p) {
   std::shared_ptr<FarEnd> far;
@@ -48,6 +69,7 @@ void TtyPort::run(const Pending& p) {
   if (p.push) push();
   if (far && p.room) far->receive_room();
   for (auto& n : notifies) n();
+  for (auto& fn : p.work) fn();
 }
 
 // ------------------------------------------------------------ transmit
@@ -183,12 +205,13 @@ void TtyPort::set_modem_inputs(unsigned tiocm) {
 
 // -------------------------------------------------- line disciplines
 
-int TtyPort::attach_ldisc(int num) {
+int TtyPort::attach_ldisc(int num, const Caller& caller) {
   int err = 0;
   LdiscTable::Ref ref = ldiscs_->get(num, &err);
   if (!ref) return err;
   termios_.c_line = static_cast<uint8_t>(num);
-  auto ldisc = ref.ops().open(*this, &err);
+  ++ldisc_gen_;
+  auto ldisc = ref.ops().open(*this, caller, &err);
   if (!ldisc) return err ? err : -EINVAL;
   ldisc_ = std::move(ldisc);
   ldisc_ref_ = std::move(ref);
@@ -204,7 +227,7 @@ void TtyPort::detach_ldisc() {
 
 // tty_set_ldisc: the old discipline is closed before the new one opens; if
 // the new one refuses, the old one comes back, or N_TTY if it cannot.
-int TtyPort::set_ldisc(int num) {
+int TtyPort::set_ldisc(int num, const Caller& caller) {
   int err = 0;
   LdiscTable::Ref probe = ldiscs_->get(num, &err);
   if (!probe) return err;
@@ -213,13 +236,13 @@ int TtyPort::set_ldisc(int num) {
   const int old = ldisc_ref_.num();
   if (old == num) return 0;
   detach_ldisc();
-  err = attach_ldisc(num);
+  err = attach_ldisc(num, caller);
   if (err == 0) {
     CN_LOG(tty, debug) << name_ << ": line discipline " << old << " -> " << num;
     return 0;
   }
   CN_LOG(tty, info) << name_ << ": line discipline " << num << " refused to open (" << err << ")";
-  if (attach_ldisc(old) != 0 && attach_ldisc(N_TTY) != 0)
+  if (attach_ldisc(old, caller) != 0 && attach_ldisc(N_TTY, caller) != 0)
     CN_LOG(tty, error) << name_ << ": N_TTY failed to open";
   return err;
 }
@@ -234,7 +257,7 @@ int TtyPort::open(const Caller& caller, Notify notify, uint64_t* id) {
     exclusive_ = false;
     stopped_ = false;
     flip_.clear();
-    const int err = attach_ldisc(N_TTY);
+    const int err = attach_ldisc(N_TTY, caller);
     if (err) return err;
     if ((termios_.c_cflag & CBAUD) != B0) set_modem_outputs(TIOCM_DTR | TIOCM_RTS, 0);
   } else {
@@ -243,8 +266,8 @@ int TtyPort::open(const Caller& caller, Notify notify, uint64_t* id) {
       return -EBUSY;
     }
     // After a hangup the discipline named by c_line comes back (tty_reopen).
-    if (!ldisc_ && attach_ldisc(termios_.c_line) != 0) {
-      const int err = attach_ldisc(N_TTY);
+    if (!ldisc_ && attach_ldisc(termios_.c_line, caller) != 0) {
+      const int err = attach_ldisc(N_TTY, caller);
       if (err) return err;
     }
   }
@@ -347,7 +370,7 @@ long TtyPort::ioctl(uint64_t id, const Caller& caller, unsigned cmd, uint64_t ar
     case TIOCSETD: {
       int disc;
       if (!mem.get(arg, &disc)) return -EFAULT;
-      return set_ldisc(disc);
+      return set_ldisc(disc, caller);
     }
     case TIOCVHANGUP:
       if (!caller.capable(CAP_SYS_ADMIN)) return -EPERM;

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -88,8 +89,10 @@ class TtyPort final : private Tty {
   // Work found under the lock and done after it is released.
   struct Pending {
     bool push = false, room = false, modem = false, notify = false;
+    std::vector<std::function<void()>> work;  // the discipline's after_unlock()
   };
   class Locked;
+  class Entry;
   struct FileEntry {
     Notify notify;
     uint64_t session;
@@ -101,15 +104,17 @@ class TtyPort final : private Tty {
   size_t write_room() const override { return kXmitSize - xmit_.size(); }
   void stop_output() override { stopped_ = true; }
   void start_output() override;
+  void after_unlock(std::function<void()> fn) override { pending_.work.push_back(std::move(fn)); }
+  std::shared_ptr<TtyEntry> entry() override;
 
   void run(const Pending& p);
   void push();
   bool can_transmit() const;
   bool hung_up(uint64_t id) const;
   void feed_ldisc();
-  int attach_ldisc(int num);
+  int attach_ldisc(int num, const Caller& caller);
   void detach_ldisc();
-  int set_ldisc(int num);
+  int set_ldisc(int num, const Caller& caller);
   void set_termios(const KernelTermios& t);
   void set_modem_outputs(unsigned set, unsigned clear);
   void flush_output();
@@ -128,6 +133,7 @@ class TtyPort final : private Tty {
   bool exclusive_ = false;
   LdiscTable::Ref ldisc_ref_;
   std::unique_ptr<LineDiscipline> ldisc_;
+  uint64_t ldisc_gen_ = 0;  // bumped at each attach: tells an Entry its discipline went
 
   std::map<uint64_t, FileEntry> files_;
   uint64_t next_id_ = 1;

@@ -93,7 +93,7 @@ class ProbeLdisc final : public LineDiscipline {
 constexpr int kProbeDisc = 2;  // N_MOUSE's number; nothing else registers it here
 
 LdiscOps probe_ops(Probe& p) {
-  return {"probe", [&p](Tty&, int* err) -> std::unique_ptr<LineDiscipline> {
+  return {"probe", [&p](Tty&, const Caller&, int* err) -> std::unique_ptr<LineDiscipline> {
             if (p.open_error) {
               *err = p.open_error;
               return nullptr;
