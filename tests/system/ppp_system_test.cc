@@ -281,7 +281,9 @@ TEST_F(PppSystemTest, PppdSequenceBringsUpPpp0AndCarriesIpBothWays) {
   EXPECT_EQ((*out)[0], 0x00);
   EXPECT_EQ((*out)[1], 0x21) << "IP, untouched by VJ (UDP)";
   EXPECT_EQ(std::string(out->begin() + 30, out->end()), "hello");
-  EXPECT_EQ(ntohl(*reinterpret_cast<const uint32_t*>(out->data() + 2 + 16)), kPeerIp);
+  uint32_t dst;
+  std::memcpy(&dst, out->data() + 2 + 16, sizeof dst);
+  EXPECT_EQ(ntohl(dst), kPeerIp);
 
   // In: the peer's datagram enters ppp0 and reaches the bound socket.
   write_frame(peer.get(), ppp_frame(PPP_IP, udp4(kPeerIp, kLocalIp, 5000, 4000, "world")));
