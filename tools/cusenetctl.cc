@@ -26,6 +26,7 @@ constexpr const char* kUsage =
     "usage: cusenetctl [--run-dir DIR] COMMAND\n"
     "  status                 what the daemon serves, and its live objects\n"
     "  link [-j]              emulated interfaces with state and counters\n"
+    "  ppp [-j]               PPP units and channels with state and counters\n"
     "  run [--bind] -- CMD..  run CMD against the emulated /dev/net/tun and /dev/ppp:\n"
     "                         by seccomp injection (default), or with --bind as the\n"
     "                         daemon's FUSE files bind-mounted over /dev in a private\n"
