@@ -21,9 +21,12 @@
 #include "engine/ppp_device.h"
 #include "netdev/io_loop.h"
 #include "netdev/kernel_link.h"
+#include "netdev/net_device.h"
 #include "netdev/tun.h"
+#include "tools/capture_service.h"
 #include "tools/control.h"
 #include "tools/ppp_view.h"
+#include "tools/rtnl_server.h"
 #include "tools/views.h"
 
 namespace {
@@ -95,12 +98,14 @@ bool parse(int argc, char** argv, Options* o) {
 struct Daemon {
   explicit Daemon(const Options& o)
       : opts(o),
-        links(loop, o.kernel_tun),
+        links(loop, o.kernel_tun, &table),
         tun(links),
         ppp(links),
         echo(o.echo ? std::make_unique<EchoDevice>() : nullptr),
         devices(served()),
-        seccomp(devices) {}
+        seccomp(devices),
+        rtnl(o.run_dir + "/rtnl.sock", table),
+        capture(table) {}
 
   std::vector<Device*> served() {
     std::vector<Device*> d{&tun, &ppp};
@@ -138,6 +143,15 @@ struct Daemon {
     CN_LOG(daemon, info) << "frontend " << frontend_name
                          << (cuse ? " (character devices through /dev/cuse)"
                                   : " (no working /dev/cuse: files under " + opts.run_dir + "/dev)");
+    // Before the control socket: whoever sees the daemon answer finds them.
+    if (int err = rtnl.start()) {
+      CN_LOG(daemon, error) << "rtnl socket " << opts.run_dir << "/rtnl.sock: " << std::strerror(-err);
+      return err;
+    }
+    if (int err = capture.start()) {
+      CN_LOG(daemon, error) << "capture service: " << std::strerror(-err);
+      return err;
+    }
     control = std::make_unique<control::Server>(opts.run_dir + "/control.sock",
                                                 [this](control::Request& r) { return handle(r); });
     if (int err = control->start()) {
@@ -150,6 +164,8 @@ struct Daemon {
   // Reverse order of start: no request arrives at a device being torn down.
   void stop() {
     if (control) control->stop();
+    capture.stop();
+    rtnl.stop();
     seccomp.stop();
     if (fuse) fuse->stop();
     if (cuse_frontend) cuse_frontend->stop();
@@ -159,8 +175,8 @@ struct Daemon {
     const std::string& cmd = req.args[0];
     bool json = req.args.size() > 1 && req.args[1] == "-j";
     if (cmd == "status") return {0, status_view(json)};
-    if (cmd == "link") return {0, link_view(tun.interfaces(), json)};
     if (cmd == "ppp") return {0, ppp_view(ppp.units(), ppp.channels(), ppp.open_files(), json)};
+    if (cmd == "capture") return capture.open(req);
     if (cmd == "adopt") {
       if (req.fds.size() != 1) return {2, "adopt needs exactly one seccomp listener\n"};
       CN_LOG(daemon, info) << "supervising process tree of pid " << req.pid;
@@ -184,6 +200,8 @@ struct Daemon {
   }
 
   Options opts;
+  // First: every interface, link event listener and capture refers to it.
+  LinkTable table;
   IoLoop loop;
   KernelLinkFactory links;
   TunCharDevice tun;
@@ -198,6 +216,8 @@ struct Daemon {
   std::unique_ptr<CuseFrontend> cuse_frontend;
   std::unique_ptr<control::Server> control;
   std::string frontend_name;
+  RtnlServer rtnl;
+  CaptureService capture;
 };
 
 }  // namespace
