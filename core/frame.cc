@@ -51,7 +51,7 @@ FramePtr make_frame(size_t len) {
 
 FramePtr make_frame(std::span<const std::byte> bytes) {
   FramePtr f = make_frame(bytes.size());
-  std::memcpy(f->data(), bytes.data(), f->size());
+  if (!bytes.empty()) std::memcpy(f->data(), bytes.data(), f->size());  // an empty span's data may be null
   return f;
 }
 

@@ -6,15 +6,20 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <optional>
 #include <system_error>
 #include <thread>
 
 #include "core/log.h"
+#include "netdev/rtnl_message.h"
 
 namespace cusenet {
 namespace {
@@ -87,14 +92,141 @@ struct TunReader {
   std::atomic<bool> stopped{false};
 };
 
+LinkEvent event_of(const rtnl::LinkMessage& m) {
+  return {(m.ifi.ifi_flags & IFF_UP) != 0, m.mtu.value_or(0), m.ifname.value_or(""),
+          m.operstate.value_or(IF_OPER_UNKNOWN)};
+}
+
+}  // namespace
+
+// One network namespace's rtnetlink sockets, shared by the kernel links that
+// live there: `events` is a member of RTNLGRP_LINK, read on the loop, and its
+// RTM_NEWLINK messages go by ifindex to the links' watchers; `requests`
+// carries RTM_GETLINK and RTM_SETLINK, one at a time. Netlink sockets belong
+// to the namespace they were created in, so both are opened there once and
+// used from any thread afterwards.
+class NetnsWatch {
+ public:
+  NetnsWatch(IoLoop& loop, uint64_t netns, UniqueFd events, UniqueFd requests)
+      : loop_(loop), netns_(netns), events_(std::move(events)), requests_(std::move(requests)) {}
+  ~NetnsWatch() { loop_.remove(events_.get()); }
+  NetnsWatch(const NetnsWatch&) = delete;
+  NetnsWatch& operator=(const NetnsWatch&) = delete;
+
+  // Opens both sockets in the calling thread's namespace; nullptr and -errno.
+  static std::unique_ptr<NetnsWatch> open(IoLoop& loop, uint64_t netns, int* err) {
+    UniqueFd events(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE));
+    UniqueFd requests(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+    sockaddr_nl sa{};
+    sa.nl_family = AF_NETLINK;
+    sa.nl_groups = RTMGRP_LINK;
+    timeval timeout{2, 0};  // the kernel answers at once; never hang the caller
+    if (!events || !requests || ::bind(events.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
+        ::setsockopt(requests.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) != 0) {
+      *err = -errno;
+      return nullptr;
+    }
+    return std::make_unique<NetnsWatch>(loop, netns, std::move(events), std::move(requests));
+  }
+
+  int start() {
+    return loop_.add(events_.get(), EPOLLIN, [this](uint32_t) { read_events(); });
+  }
+
+  void set_watcher(int ifindex, LinkWatcher watcher) {
+    std::lock_guard lock(mu_);
+    if (watcher) watchers_[ifindex] = std::move(watcher);
+    else watchers_.erase(ifindex);
+  }
+
+  // One request and its answer: 0 or -errno (the kernel's NLMSG_ERROR, or
+  // the socket's). An RTM_NEWLINK answer is stored in *reply.
+  int request(rtnl::LinkMessage m, rtnl::LinkMessage* reply) {
+    std::lock_guard lock(request_mu_);
+    m.hdr.nlmsg_seq = ++seq_;
+    rtnl::Bytes out;
+    rtnl::append_link(&out, m);
+    if (::send(requests_.get(), out.data(), out.size(), 0) < 0) return -errno;
+    std::vector<std::byte> buf(32768);
+    for (;;) {
+      ssize_t n = ::recv(requests_.get(), buf.data(), buf.size(), 0);
+      if (n < 0) return errno == EAGAIN ? -ETIMEDOUT : -errno;
+      std::vector<std::span<const std::byte>> messages;
+      if (!rtnl::split(std::span(buf).first(static_cast<size_t>(n)), &messages)) return -EPROTO;
+      for (auto msg : messages) {
+        nlmsghdr h = rtnl::header_of(msg);
+        if (h.nlmsg_seq != seq_) continue;  // the answer to an earlier request that timed out
+        int error = 0;
+        if (rtnl::parse_error(msg, &error)) return error;
+        if (h.nlmsg_type == RTM_NEWLINK && reply) return rtnl::parse_link(msg, reply);
+      }
+    }
+  }
+
+  // The interface's state now, as an event.
+  int query(int ifindex, LinkEvent* event) {
+    rtnl::LinkMessage m, reply;
+    m.hdr.nlmsg_type = RTM_GETLINK;
+    m.hdr.nlmsg_flags = NLM_F_REQUEST;
+    m.ifi.ifi_index = ifindex;
+    if (int err = request(m, &reply); err < 0) return err;
+    *event = event_of(reply);
+    return 0;
+  }
+
+ private:
+  void read_events() {
+    std::vector<std::byte> buf(32768);
+    for (;;) {
+      ssize_t n = ::recv(events_.get(), buf.data(), buf.size(), MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == ENOBUFS) {
+          CN_LOG(netdev, warning) << "netns " << netns_ << ": link events overran; reading the state again";
+          resync();
+          continue;
+        }
+        return;
+      }
+      std::vector<std::span<const std::byte>> messages;
+      rtnl::split(std::span(buf).first(static_cast<size_t>(n)), &messages);
+      for (auto msg : messages) {
+        rtnl::LinkMessage m;
+        if (rtnl::header_of(msg).nlmsg_type != RTM_NEWLINK || rtnl::parse_link(msg, &m) < 0) continue;
+        std::lock_guard lock(mu_);
+        if (auto it = watchers_.find(m.ifi.ifi_index); it != watchers_.end()) it->second(event_of(m));
+      }
+    }
+  }
+
+  void resync() {
+    std::lock_guard lock(mu_);
+    for (auto& [ifindex, watcher] : watchers_) {
+      LinkEvent e;
+      if (query(ifindex, &e) == 0) watcher(e);
+    }
+  }
+
+  IoLoop& loop_;
+  const uint64_t netns_;
+  const UniqueFd events_, requests_;
+  std::mutex mu_;  // watchers_; held while one runs
+  std::map<int, LinkWatcher> watchers_;
+  std::mutex request_mu_;
+  uint32_t seq_ = 0;
+};
+
+namespace {
+
 class KernelLink final : public Link {
  public:
   KernelLink(IoLoop& loop, std::shared_ptr<TunReader> reader, std::string name, uint64_t netns,
-             bool tap)
+             bool tap, int ifindex, std::shared_ptr<NetnsWatch> watch)
       : loop_(loop), reader_(std::move(reader)), fd_(reader_->fd.get()),
-        created_name_(std::move(name)), netns_(netns), tap_(tap) {}
+        created_name_(std::move(name)), netns_(netns), tap_(tap), ifindex_(ifindex),
+        watch_(std::move(watch)) {}
 
   ~KernelLink() override {
+    watch_->set_watcher(ifindex_, {});
     std::string last_name = name();
     reader_->stopped.store(true, std::memory_order_relaxed);
     loop_.remove(fd_);
@@ -134,6 +266,42 @@ class KernelLink final : public Link {
     return ::ioctl(fd_, SIOCSIFHWADDR, &ifr) < 0 ? -errno : 0;
   }
 
+  int ifindex() const override { return ifindex_; }
+
+  void watch(LinkWatcher watcher) override {
+    if (!watcher) {
+      watch_->set_watcher(ifindex_, {});
+      return;
+    }
+    watch_->set_watcher(ifindex_, watcher);
+    LinkEvent now;
+    if (int err = watch_->query(ifindex_, &now); err < 0) {
+      CN_LOG(netdev, warning) << "kernel interface " << name() << ": cannot read its state: "
+                              << std::strerror(-err);
+      return;
+    }
+    watcher(now);
+  }
+
+  int set_link(const LinkRequest& r) override {
+    rtnl::LinkMessage m;
+    m.hdr.nlmsg_type = RTM_SETLINK;
+    m.hdr.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    m.ifi.ifi_index = ifindex_;
+    if (r.up) {
+      m.ifi.ifi_flags = *r.up ? IFF_UP : 0;
+      m.ifi.ifi_change = IFF_UP;
+    }
+    m.mtu = r.mtu;
+    m.linkmode = r.linkmode;
+    m.operstate = r.operstate;
+    int err = watch_->request(m, nullptr);
+    if (err < 0)
+      CN_LOG(netdev, warning) << "kernel interface " << name() << ": RTM_SETLINK refused: "
+                              << std::strerror(-err);
+    return err;
+  }
+
  private:
   IoLoop& loop_;
   const std::shared_ptr<TunReader> reader_;
@@ -141,19 +309,25 @@ class KernelLink final : public Link {
   const std::string created_name_;
   const uint64_t netns_;
   const bool tap_;
+  const int ifindex_;
+  const std::shared_ptr<NetnsWatch> watch_;
 };
 
 struct Opened {
   UniqueFd tun;
   std::string name;  // as the kernel chose it
-  int err = 0;       // -errno
+  int ifindex = 0;
+  std::unique_ptr<NetnsWatch> watch;  // when asked for
+  int err = 0;                        // -errno
   const char* step = "";
 };
 
 // The tun file's netns is fixed when it is opened, so the open and the
 // TUNSETIFF happen in a thread that joined the caller's namespace and dies
 // with it. netns_fd < 0: stay in the current one.
-Opened open_tun(int netns_fd, const std::string& path, const std::string& name, bool tap) {
+// watch_for: also open the namespace's rtnetlink sockets, for this netns id.
+Opened open_tun(int netns_fd, const std::string& path, const std::string& name, bool tap,
+                IoLoop& loop, std::optional<uint64_t> watch_for) {
   Opened o;
   auto work = [&] {
     auto fail = [&](const char* step) {
@@ -168,6 +342,16 @@ Opened open_tun(int netns_fd, const std::string& path, const std::string& name, 
     std::memcpy(ifr.ifr_name, name.data(), name.size());
     if (::ioctl(fd.get(), TUNSETIFF, &ifr) < 0) return fail("TUNSETIFF");
     o.name.assign(ifr.ifr_name, ::strnlen(ifr.ifr_name, IFNAMSIZ));
+    o.ifindex = static_cast<int>(::if_nametoindex(o.name.c_str()));
+    if (!o.ifindex) return fail("SIOCGIFINDEX");
+    if (watch_for) {
+      int err = 0;
+      o.watch = NetnsWatch::open(loop, *watch_for, &err);
+      if (!o.watch) {
+        errno = -err;
+        return fail("rtnetlink socket");
+      }
+    }
     o.tun = std::move(fd);
   };
   try {
@@ -181,8 +365,10 @@ Opened open_tun(int netns_fd, const std::string& path, const std::string& name, 
 
 }  // namespace
 
-KernelLinkFactory::KernelLinkFactory(IoLoop& loop, std::string tun_path)
-    : loop_(loop), tun_path_(std::move(tun_path)) {}
+KernelLinkFactory::KernelLinkFactory(IoLoop& loop, std::string tun_path, LinkTable* table)
+    : loop_(loop), tun_path_(std::move(tun_path)), table_(table) {}
+
+KernelLinkFactory::~KernelLinkFactory() = default;
 
 std::unique_ptr<Link> KernelLinkFactory::create(const Caller& caller, const std::string& name,
                                                 bool tap, Deliver deliver, int* err) {
@@ -205,8 +391,21 @@ std::unique_ptr<Link> KernelLinkFactory::create(const Caller& caller, const std:
   bool same = self && ns_id(self.get(), &current) == 0 && current.dev == target.dev &&
               current.ino == target.ino;
 
-  Opened o = open_tun(same ? -1 : ns.get(), tun_path_, name, tap);
+  std::shared_ptr<NetnsWatch> watch;
+  {
+    std::lock_guard lock(mu_);
+    watch = watches_[target.ino].lock();
+  }
+  Opened o = open_tun(same ? -1 : ns.get(), tun_path_, name, tap, loop_,
+                      watch ? std::nullopt : std::optional<uint64_t>(target.ino));
   if (!o.tun) return refuse(o.err, o.step);
+  if (o.watch) {
+    watch = std::move(o.watch);
+    if (int e = watch->start(); e < 0) return refuse(e, "io loop");
+    std::lock_guard lock(mu_);
+    std::erase_if(watches_, [](const auto& w) { return w.second.expired(); });
+    watches_[target.ino] = watch;
+  }
 
   const int fd = o.tun.get();
   auto reader = std::make_shared<TunReader>(loop_, std::move(o.tun), std::move(deliver));
@@ -214,7 +413,8 @@ std::unique_ptr<Link> KernelLinkFactory::create(const Caller& caller, const std:
     return refuse(e, "io loop");
   CN_LOG(netdev, info) << "kernel " << kind(tap) << " interface " << o.name << " created in netns "
                        << target.ino << " for pid " << caller.pid;
-  return std::make_unique<KernelLink>(loop_, std::move(reader), o.name, target.ino, tap);
+  return std::make_unique<KernelLink>(loop_, std::move(reader), o.name, target.ino, tap, o.ifindex,
+                                      std::move(watch));
 }
 
 uint64_t KernelLinkFactory::netns_of(const Caller& caller, int* err) {

@@ -11,8 +11,17 @@
 // It lives as long as the Link: destroying the Link closes the tun fd and
 // the kernel removes the interface (when that happens inside the Link's own
 // Deliver, at the end of the loop's current batch).
+//
+// In each namespace where it has interfaces, the factory keeps a pair of
+// rtnetlink sockets (opened there, shared by the links there, closed with
+// the last of them): one member of RTNLGRP_LINK, read on the loop, reports
+// each interface's admin state, MTU and name to its Link's watcher; the
+// other carries the Links' RTM_SETLINK (admin state, MTU, IFLA_LINKMODE,
+// IFLA_OPERSTATE) and RTM_GETLINK.
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "netdev/io_loop.h"
@@ -20,19 +29,28 @@
 
 namespace cusenet {
 
+class NetnsWatch;
+
 class KernelLinkFactory final : public LinkFactory {
  public:
   // tun_path: the kernel's TUN node (the CUSE VM tier reaches it through a
-  // node of its own). The loop must outlive every Link created here.
-  explicit KernelLinkFactory(IoLoop& loop, std::string tun_path = "/dev/net/tun");
+  // node of its own). table: where the interfaces are published (nullptr:
+  // nowhere). The loop and the table must outlive every Link created here.
+  explicit KernelLinkFactory(IoLoop& loop, std::string tun_path = "/dev/net/tun",
+                             LinkTable* table = nullptr);
+  ~KernelLinkFactory() override;
 
   std::unique_ptr<Link> create(const Caller& caller, const std::string& name, bool tap,
                                Deliver deliver, int* err) override;
   uint64_t netns_of(const Caller& caller, int* err) override;
+  LinkTable* table() override { return table_; }
 
  private:
   IoLoop& loop_;
   std::string tun_path_;
+  LinkTable* const table_;
+  std::mutex mu_;
+  std::map<uint64_t, std::weak_ptr<NetnsWatch>> watches_;  // by netns id
 };
 
 }  // namespace cusenet

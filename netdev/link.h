@@ -7,9 +7,11 @@
 // application into the stack, tx = from the stack to the application.
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -21,6 +23,25 @@ namespace cusenet {
 // Frames transmitted by the stack on the interface. Called on the interface
 // I/O thread; must not block.
 using Deliver = std::function<void(FramePtr)>;
+
+// The stack's state of the interface, as its RTM_NEWLINK messages carry it.
+struct LinkEvent {
+  bool up = false;  // IFF_UP: `ip link set up` goes to the stack
+  uint32_t mtu = 0;
+  std::string name;
+  uint8_t operstate = 0;  // IFLA_OPERSTATE, 0 (IF_OPER_UNKNOWN) when not reported
+};
+using LinkWatcher = std::function<void(const LinkEvent&)>;
+
+// RTM_SETLINK on the stack's interface; only what is set is changed.
+struct LinkRequest {
+  std::optional<bool> up;
+  std::optional<uint32_t> mtu;
+  std::optional<uint8_t> linkmode;   // IFLA_LINKMODE
+  std::optional<uint8_t> operstate;  // IFLA_OPERSTATE (a transition request)
+};
+
+class LinkTable;
 
 class Link {
  public:
@@ -36,6 +57,17 @@ class Link {
   // Hardware address (tap): sa_family ARPHRD_ETHER and 6 bytes of sa_data.
   virtual int get_hwaddr(sockaddr* addr) = 0;
   virtual int set_hwaddr(const sockaddr& addr) = 0;
+
+  // The stack's index of the interface in its namespace, stable while the
+  // interface exists; 0 where the backend has none.
+  virtual int ifindex() const { return 0; }
+  // Reports the stack's state to watcher: once from watch() with the state
+  // now, then after each change on the interface I/O thread. Replaces the
+  // previous watcher; an empty one stops the reports. Once watch() returned,
+  // the previous watcher is not running and will not run again.
+  virtual void watch(LinkWatcher /*watcher*/) {}
+  // 0 or -errno (the stack's, e.g. EINVAL for a bad MTU).
+  virtual int set_link(const LinkRequest& /*request*/) { return -EOPNOTSUPP; }
 };
 
 class LinkFactory {
@@ -49,6 +81,9 @@ class LinkFactory {
   // The nsfs inode of the caller's network namespace (what Link::netns()
   // returns for interfaces created there); 0 with -errno in *err.
   virtual uint64_t netns_of(const Caller& caller, int* err) = 0;
+  // Where interfaces backed by this factory's links are published for link
+  // queries, events and capture (netdev/net_device.h); nullptr: nowhere.
+  virtual LinkTable* table() { return nullptr; }
 };
 
 }  // namespace cusenet

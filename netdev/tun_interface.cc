@@ -32,12 +32,37 @@ std::shared_ptr<TunInterface> TunInterface::create(LinkFactory& factory, const C
   }
   t->name_ = link->name();
   t->netns_ = link->netns();
+  // "tun" for tun and tap alike, as the kernel's IFLA_INFO_KIND. The
+  // counters are read until unpublish(), which runs before this object goes.
+  t->netdev_ = std::make_shared<NetDevice>(
+      NetDevice::Identity{"tun", t->link_type, t->netns_, link->ifindex(), t->name_},
+      [raw] {
+        LinkStats st;
+        st.rx_packets = raw->rx_packets_.load(std::memory_order_relaxed);
+        st.rx_bytes = raw->rx_bytes_.load(std::memory_order_relaxed);
+        st.rx_dropped = raw->rx_dropped_.load(std::memory_order_relaxed);
+        st.tx_packets = raw->tx_packets_.load(std::memory_order_relaxed);
+        st.tx_bytes = raw->tx_bytes_.load(std::memory_order_relaxed);
+        st.tx_dropped = raw->tx_dropped_.load(std::memory_order_relaxed);
+        return st;
+      });
+  t->capture_.store(&t->netdev_->capture(), std::memory_order_release);
+  t->table_ = factory.table();
+  publish_netdev(t->netdev_, *link, t->table_);
   t->link_.store(link.get(), std::memory_order_release);
   t->link_owner_ = std::move(link);
+  CN_LOG(tun, debug) << t->name_ << " is ifindex " << t->netdev_->ifindex();
   return t;
 }
 
+void TunInterface::unpublish() {
+  if (!netdev_ || !link_owner_) return;
+  withdraw_netdev(*netdev_, *link_owner_, table_);
+  table_ = nullptr;
+}
+
 TunInterface::~TunInterface() {
+  unpublish();
   // The Link's destructor waits for its Deliver callbacks; only then can
   // the queue set go.
   link_.store(nullptr, std::memory_order_release);
@@ -64,6 +89,7 @@ int TunInterface::set_carrier(bool on) {
     return err;
   }
   carrier_ = on;
+  netdev_->set_carrier(on);
   return 0;
 }
 
@@ -133,6 +159,7 @@ void TunInterface::destroy() {
     q->iface.store(nullptr, std::memory_order_release);
     q->disabled.store(false, std::memory_order_relaxed);
   }
+  unpublish();
   const QueueSet* old = published_.exchange(new QueueSet, std::memory_order_acq_rel);
   link_.store(nullptr, std::memory_order_release);
   grace_.synchronize();
@@ -163,6 +190,8 @@ void TunInterface::fill(TunCharDevice::InterfaceInfo* info) const {
 }
 
 void TunInterface::deliver(FramePtr frame) {
+  // Taps see what the stack sent before the driver may drop it.
+  if (CaptureTap* ct = capture_.load(std::memory_order_acquire)) ct->transmitted(frame->bytes());
   TunGrace::Reader reader(grace_);
   const QueueSet* set = published_.load(std::memory_order_acquire);
   const size_t n = set->queues.size();
@@ -195,6 +224,7 @@ ssize_t TunInterface::write(std::span<const std::byte> in, const TunQueue& from)
     CN_LOG(tun, debug) << name_ << ": write of " << in.size() << " bytes refused: " << w.why;
     return err;
   }
+  if (CaptureTap* ct = capture_.load(std::memory_order_acquire)) ct->received(w.payload);
   int err;
   if (w.needs_csum) {
     std::vector<std::byte> copy(w.payload.begin(), w.payload.end());

@@ -14,6 +14,12 @@
 //   pushes into a queue after its detach returned and never runs against a
 //   destroyed Link. Flags and the virtio header size are atomics read once
 //   per frame. Counters are relaxed atomics.
+//
+// The interface's NetDevice (net_device.h) carries its operstate, link
+// events and capture taps: carrier changes go to it as to the kernel's
+// netif_carrier_on/off, the Link's watcher reports the stack's admin state,
+// and both directions of the packet path pass its (lock-free) capture tap.
+// It is published in the factory's LinkTable, if any, until destroy().
 #include <linux/if_tun.h>
 #include <sys/types.h>
 
@@ -28,6 +34,7 @@
 #include "core/file.h"
 #include "core/frame.h"
 #include "netdev/link.h"
+#include "netdev/net_device.h"
 #include "netdev/tun.h"
 #include "netdev/tun_flow.h"
 #include "netdev/tun_grace.h"
@@ -131,6 +138,8 @@ class TunInterface : public std::enable_shared_from_this<TunInterface> {
   // Publishes queues_ to the packet path and waits out the old set's readers.
   void publish();
   void remove_enabled(TunQueue* q);
+  // withdraw_netdev while the Link exists; idempotent.
+  void unpublish();
 
   std::string name_;  // as created: for the packet path's log lines
   uint64_t netns_ = 0;
@@ -145,6 +154,11 @@ class TunInterface : public std::enable_shared_from_this<TunInterface> {
   TunFlowTable flows_;
   std::atomic<uint64_t> rx_packets_{0}, rx_bytes_{0}, rx_dropped_{0};
   std::atomic<uint64_t> tx_packets_{0}, tx_bytes_{0}, tx_dropped_{0};
+
+  std::shared_ptr<NetDevice> netdev_;
+  LinkTable* table_ = nullptr;  // where netdev_ is published, until unpublish()
+  // Set once netdev_ exists: the Link may deliver before create() is done.
+  std::atomic<CaptureTap*> capture_{nullptr};
 
   // Last, so it goes first: its Deliver callback points at this object.
   std::atomic<Link*> link_{nullptr};

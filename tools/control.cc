@@ -89,7 +89,7 @@ int call(const std::string& socket_path, const std::vector<std::string>& args,
   }
   if (int err = send_message(sock.get(), request, fds)) return err;
   std::string reply;
-  if (int err = receive_message(sock.get(), &reply, nullptr)) return err;
+  if (int err = receive_message(sock.get(), &reply, &out->fds)) return err;
   if (reply.size() < sizeof(int32_t)) return -EPROTO;
   int32_t status;
   std::memcpy(&status, reply.data(), sizeof status);
@@ -165,7 +165,9 @@ void Server::answer(int conn) {
   int32_t status = resp.status;
   std::memcpy(reply.data(), &status, sizeof status);
   reply += resp.text;
-  if (int err = send_message(conn, reply, {})) CN_LOG(control, debug) << "reply lost: " << std::strerror(-err);
+  std::vector<int> fds;
+  for (const auto& fd : resp.fds) fds.push_back(fd.get());
+  if (int err = send_message(conn, reply, fds)) CN_LOG(control, debug) << "reply lost: " << std::strerror(-err);
 }
 
 }  // namespace cusenet::control

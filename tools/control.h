@@ -21,12 +21,16 @@ struct Request {
 };
 
 struct Response {
-  int status = 0;  // exit status for the client: 0 ok, 1 failed, 2 usage
+  Response(int s = 0, std::string t = {}, std::vector<UniqueFd> f = {})
+      : status(s), text(std::move(t)), fds(std::move(f)) {}
+
+  int status;  // exit status for the client: 0 ok, 1 failed, 2 usage
   std::string text;
+  std::vector<UniqueFd> fds;  // handed to the client with SCM_RIGHTS
 };
 
 // Sends one request and waits for its response; -errno when the daemon
-// cannot be reached.
+// cannot be reached. Descriptors in the response land in out->fds.
 int call(const std::string& socket_path, const std::vector<std::string>& args,
          const std::vector<int>& fds, Response* out);
 

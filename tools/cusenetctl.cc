@@ -17,6 +17,7 @@
 
 #include "cuse/seccomp_filter.h"
 #include "tools/control.h"
+#include "tools/netdev_commands.h"
 
 namespace {
 
@@ -25,7 +26,12 @@ using cusenet::UniqueFd;
 constexpr const char* kUsage =
     "usage: cusenetctl [--run-dir DIR] COMMAND\n"
     "  status                 what the daemon serves, and its live objects\n"
-    "  link [-j]              emulated interfaces with state and counters\n"
+    "  link [-j]              emulated interfaces of this network namespace, like\n"
+    "                         `ip -d link`: operstate, flags, link mode, counters\n"
+    "  monitor [-j] [-c N]    live link events (RTM_NEWLINK/RTM_DELLINK)\n"
+    "  capture -i IF [-w FILE.pcap] [-c N] [--ring B:N:F:N]\n"
+    "                         capture an emulated interface (pcap, or a line a frame)\n"
+    "  ppp [-j]               PPP units and channels with state and counters\n"
     "  run [--bind] -- CMD..  run CMD against the emulated /dev/net/tun and /dev/ppp:\n"
     "                         by seccomp injection (default), or with --bind as the\n"
     "                         daemon's FUSE files bind-mounted over /dev in a private\n"
@@ -216,6 +222,9 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, stdout);
     return 0;
   }
+  if (cmd == "link") return cusenet::link_command(run_dir, argc - i, argv + i);
+  if (cmd == "monitor") return cusenet::monitor_command(run_dir, argc - i, argv + i);
+  if (cmd == "capture") return cusenet::capture_command(run_dir, argc - i, argv + i);
   std::vector<std::string> args{cmd};
   for (; i < argc; ++i) args.emplace_back(argv[i]);
   return query(run_dir, args);

@@ -17,10 +17,16 @@
 #include "cuse/echo_device.h"
 #include "cuse/fuse_frontend.h"
 #include "cuse/seccomp_frontend.h"
+#include "engine/pipe_channel.h"
+#include "engine/ppp_device.h"
 #include "netdev/io_loop.h"
 #include "netdev/kernel_link.h"
+#include "netdev/net_device.h"
 #include "netdev/tun.h"
+#include "tools/capture_service.h"
 #include "tools/control.h"
+#include "tools/ppp_view.h"
+#include "tools/rtnl_server.h"
 #include "tools/views.h"
 
 namespace {
@@ -30,13 +36,18 @@ using namespace cusenet;
 constexpr const char* kUsage =
     "usage: cusenetd [--run-dir DIR] [--frontend auto|cuse|fuse] [--kernel-tun PATH]\n"
     "                [--log-level debug|info|warning|error] [--trace] [--echo-device]\n"
+    "                [--ppp-wire]\n"
     "  --run-dir DIR      control socket and FUSE mount (default /run/cusenet)\n"
     "  --frontend         cuse: character devices through /dev/cuse; fuse: files under\n"
     "                     DIR/dev; auto (default): cuse when /dev/cuse works, else fuse.\n"
     "                     `cusenetctl run` injection is served either way.\n"
     "  --kernel-tun PATH  the kernel's TUN node used for backing interfaces\n"
     "  --trace            log every device request decoded\n"
-    "  --echo-device      also serve cusenet-echo, a device with no engine behind it\n";
+    "  --echo-device      also serve cusenet-echo, a device with no engine behind it\n"
+    "  --ppp-wire         register two PPP channels joined back to back (a null-modem\n"
+    "                     cable, in the daemon's network namespace; `cusenetctl ppp`\n"
+    "                     lists their numbers): two units, or a unit and a process\n"
+    "                     acting as its peer, talk through them with no tty\n";
 
 struct Options {
   std::string run_dir = "/run/cusenet";
@@ -45,6 +56,7 @@ struct Options {
   log::Level level = log::Level::info;
   bool trace = false;
   bool echo = false;
+  bool ppp_wire = false;
 };
 
 bool parse(int argc, char** argv, Options* o) {
@@ -74,6 +86,8 @@ bool parse(int argc, char** argv, Options* o) {
       o->trace = true;
     } else if (a == "--echo-device") {
       o->echo = true;
+    } else if (a == "--ppp-wire") {
+      o->ppp_wire = true;
     } else {
       return false;
     }
@@ -84,20 +98,32 @@ bool parse(int argc, char** argv, Options* o) {
 struct Daemon {
   explicit Daemon(const Options& o)
       : opts(o),
-        links(loop, o.kernel_tun),
+        links(loop, o.kernel_tun, &table),
         tun(links),
+        ppp(links),
         echo(o.echo ? std::make_unique<EchoDevice>() : nullptr),
         devices(served()),
-        seccomp(devices) {}
+        seccomp(devices),
+        rtnl(o.run_dir + "/rtnl.sock", table),
+        capture(table) {}
 
   std::vector<Device*> served() {
-    std::vector<Device*> d{&tun};
+    std::vector<Device*> d{&tun, &ppp};
     if (echo) d.push_back(echo.get());
     return d;
   }
 
   int start() {
     ::mkdir(opts.run_dir.c_str(), 0755);
+    if (opts.ppp_wire) {
+      int err = 0;
+      wire = PipeChannelPair::create(ppp, Caller::self(), kWireMtu, &err);
+      if (!wire) {
+        CN_LOG(daemon, error) << "--ppp-wire: " << std::strerror(-err);
+        return err;
+      }
+      CN_LOG(daemon, info) << "ppp wire between channels " << wire->index(0) << " and " << wire->index(1);
+    }
     bool cuse = opts.frontend == "cuse" || (opts.frontend == "auto" && CuseFrontend::available());
     if (cuse) {
       cuse_frontend = std::make_unique<CuseFrontend>(devices);
@@ -117,6 +143,15 @@ struct Daemon {
     CN_LOG(daemon, info) << "frontend " << frontend_name
                          << (cuse ? " (character devices through /dev/cuse)"
                                   : " (no working /dev/cuse: files under " + opts.run_dir + "/dev)");
+    // Before the control socket: whoever sees the daemon answer finds them.
+    if (int err = rtnl.start()) {
+      CN_LOG(daemon, error) << "rtnl socket " << opts.run_dir << "/rtnl.sock: " << std::strerror(-err);
+      return err;
+    }
+    if (int err = capture.start()) {
+      CN_LOG(daemon, error) << "capture service: " << std::strerror(-err);
+      return err;
+    }
     control = std::make_unique<control::Server>(opts.run_dir + "/control.sock",
                                                 [this](control::Request& r) { return handle(r); });
     if (int err = control->start()) {
@@ -129,6 +164,8 @@ struct Daemon {
   // Reverse order of start: no request arrives at a device being torn down.
   void stop() {
     if (control) control->stop();
+    capture.stop();
+    rtnl.stop();
     seccomp.stop();
     if (fuse) fuse->stop();
     if (cuse_frontend) cuse_frontend->stop();
@@ -138,7 +175,8 @@ struct Daemon {
     const std::string& cmd = req.args[0];
     bool json = req.args.size() > 1 && req.args[1] == "-j";
     if (cmd == "status") return {0, status_view(json)};
-    if (cmd == "link") return {0, link_view(tun.interfaces(), json)};
+    if (cmd == "ppp") return {0, ppp_view(ppp.units(), ppp.channels(), ppp.open_files(), json)};
+    if (cmd == "capture") return capture.open(req);
     if (cmd == "adopt") {
       if (req.fds.size() != 1) return {2, "adopt needs exactly one seccomp listener\n"};
       CN_LOG(daemon, info) << "supervising process tree of pid " << req.pid;
@@ -162,9 +200,15 @@ struct Daemon {
   }
 
   Options opts;
+  // First: every interface, link event listener and capture refers to it.
+  LinkTable table;
   IoLoop loop;
   KernelLinkFactory links;
   TunCharDevice tun;
+  PppDevice ppp;
+  // The wire's ends carry PPP's default MRU.
+  static constexpr int kWireMtu = 1500;
+  std::unique_ptr<PipeChannelPair> wire;  // after ppp: unregistered first
   std::unique_ptr<EchoDevice> echo;
   std::vector<Device*> devices;
   SeccompFrontend seccomp;  // after devices: it copies the list
@@ -172,6 +216,8 @@ struct Daemon {
   std::unique_ptr<CuseFrontend> cuse_frontend;
   std::unique_ptr<control::Server> control;
   std::string frontend_name;
+  RtnlServer rtnl;
+  CaptureService capture;
 };
 
 }  // namespace

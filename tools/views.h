@@ -1,11 +1,10 @@
 #pragma once
-// What `cusenetctl status` and `cusenetctl link` print, as text in the style
-// of iproute2 or as JSON (-j).
+// What `cusenetctl status` prints, as text in the style of iproute2 or as
+// JSON (-j). (`link` and `monitor` are drawn by cusenetctl from the rtnl
+// socket: tools/monitor.cc.)
 #include <cstddef>
 #include <string>
 #include <vector>
-
-#include "netdev/tun.h"
 
 namespace cusenet {
 
@@ -18,6 +17,5 @@ struct StatusView {
 };
 
 std::string format_status(const StatusView& v, bool json);
-std::string link_view(const std::vector<TunCharDevice::InterfaceInfo>& links, bool json);
 
 }  // namespace cusenet

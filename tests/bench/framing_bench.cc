@@ -5,12 +5,14 @@
 // in this same run; nothing is asserted. Time is the thread's CPU time, so
 // other load on a shared machine slows the numbers less than wall time would.
 //
-//   framing_bench [seconds per measurement, default 0.3]
+//   framing_bench [seconds per measurement, default 0.3] [--json FILE]
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <fstream>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -111,7 +113,8 @@ double decode_mbps(const std::vector<std::vector<std::byte>>& frames, const TxCo
   return rate;
 }
 
-void run() {
+void run(const std::string& json) {
+  std::string rows;
   std::mt19937 rng(1);
   const bool have_simd = simd_best() == Simd::avx2;
   std::printf(
@@ -132,6 +135,13 @@ void run() {
         if (simd == Simd::avx2 && !have_simd) continue;
         const double enc = encode_mbps(frames, config, simd);
         const double dec = decode_mbps(frames, config, accm, simd);
+        char row[256];
+        std::snprintf(row, sizeof row,
+                      "%s{\"data\":\"%s\",\"accm\":\"0x%08x\",\"path\":\"%s\",\"encode_mb_s\":%.0f,"
+                      "\"decode_mb_s\":%.0f,\"memcpy_mb_s\":%.0f}",
+                      rows.empty() ? "" : ",\n ", escapable ? "random" : "nothing to escape", accm,
+                      simd == Simd::avx2 ? "avx2" : "portable", enc, dec, copy);
+        rows += row;
         std::printf("%-18s 0x%08x  %-9s %10.0f %8.3fx %10.0f %8.3fx %10.0f\n",
                     escapable ? "random" : "nothing to escape", accm,
                     simd == Simd::avx2 ? "avx2" : "portable", enc, enc / copy, dec, dec / copy,
@@ -139,13 +149,20 @@ void run() {
       }
     }
   }
+  if (!json.empty()) std::ofstream(json) << "[" << rows << "]\n";
 }
 
 }  // namespace
 }  // namespace cusenet
 
 int main(int argc, char** argv) {
-  if (argc > 1) cusenet::g_seconds = std::max(0.01, std::atof(argv[1]));
-  cusenet::run();
+  std::string json;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--json" && i + 1 < argc)
+      json = argv[++i];
+    else
+      cusenet::g_seconds = std::max(0.01, std::atof(argv[i]));
+  }
+  cusenet::run(json);
   return 0;
 }

@@ -3,12 +3,31 @@
 # network namespaces, each using the emulated /dev/net/tun: a tun and a tap
 # tunnel, through seccomp injection and through bind-mounted FUSE files, or
 # (E2E_FRONTEND=cuse, in the VM tier) straight through the CUSE devices.
-# Ping crosses each tunnel and the daemon's counters show the packets.
+# Ping crosses each tunnel, the daemon's counters and operstate show it, and
+# a capture of the client's interface is read back by Debian's tcpdump.
 . "$(dirname "$0")/lib.sh"
 need_root
 need_cmd vtund "apt-get install vtun"
 need_cmd ping "apt-get install iputils-ping"
+need_cmd tcpdump "apt-get install tcpdump"
 start_daemon
+
+# check_capture FILE TYPE SERVER CLIENT: Debian's tcpdump reads the pcap
+# written on the client's interface with the interface's link type, and finds
+# exactly the pings of the capture window: 3 from the server, 3 large ones
+# from the client, each with its reply.
+check_capture() {
+  local file=$1 type=$2 srv=$3 cli=$4 lt="RAW" dump
+  [ "$type" = tap ] && lt="EN10MB"
+  dump=$(tcpdump -n -r "$file" 2>&1) || fail "tcpdump -r $file: $dump"
+  echo "$dump" | grep -q "^reading from file $file, link-type $lt " || fail "link type is not $lt: $dump"
+  count() { echo "$dump" | grep -c "IP $1 > $2: ICMP echo $3, .*, length $4\$" || true; }
+  [ "$(count "$srv" "$cli" request 64)" = 3 ] || fail "captured requests from $srv: $dump"
+  [ "$(count "$cli" "$srv" reply 64)" = 3 ] || fail "captured replies to $srv: $dump"
+  [ "$(count "$cli" "$srv" request 1208)" = 3 ] || fail "captured large requests from $cli: $dump"
+  [ "$(count "$srv" "$cli" reply 1208)" = 3 ] || fail "captured large replies to $cli: $dump"
+  log "$(echo "$dump" | grep -c ICMP) ICMP frames read back by tcpdump ($lt)"
+}
 
 # tunnel MODE TYPE LOCAL PEER: brings a tunnel up, pings across, tears down.
 tunnel() {
@@ -27,24 +46,41 @@ tunnel() {
     vtund -n -f "$E2E_DIR/client.conf" "$sess" 192.0.2.1
   local client=$LAST_PID
   wait_for 15 ip netns exec "$NS_B" ping -c1 -W1 "$srv" || fail "no ping across the $type tunnel ($mode)"
+
+  # Capture on the client's emulated interface while pinging both ways.
+  local ifname; ifname=$(ip netns exec "$NS_B" "$CUSENETCTL" link -j | sed -n 's/^\[{"ifindex":[0-9]*,"ifname":"\([^"]*\)".*/\1/p')
+  [ -n "$ifname" ] || fail "cusenetctl link shows no interface in $NS_B"
+  local pcap="$E2E_DIR/$mode$type.pcap"
+  bg "capture-$mode-$type" ip netns exec "$NS_B" "$CUSENETCTL" capture -i "$ifname" -w "$pcap"
+  local capture=$LAST_PID
+  wait_for 5 grep -q "listening on" "$E2E_DIR/capture-$mode-$type.log" || fail "capture did not start"
+
   ip netns exec "$NS_A" ping -c3 -i0.2 -W2 "$cli" >/dev/null || fail "no ping back across the $type tunnel"
   ip netns exec "$NS_B" ping -c3 -i0.2 -W2 -s 1200 "$srv" >/dev/null || fail "large pings lost ($type, $mode)"
 
-  # The emulated interfaces carried the pings, counted as the kernel counts.
-  local links; links=$("$CUSENETCTL" link -j)
-  echo "$links"
-  local n; n=$(echo "$links" | grep -o "\"kind\":\"$type\"" | wc -l)
-  [ "$n" -eq 2 ] || fail "expected 2 emulated $type interfaces, daemon shows $n"
-  for field in rx_packets tx_packets; do
-    echo "$links" | grep -o "\"$field\":[0-9]*" | while IFS=: read -r _ v; do
-      [ "$v" -ge 4 ] || fail "$field is $v on an emulated $type interface"
+  kill -INT "$capture"
+  wait "$capture" || fail "capture exited with $?: $(cat "$E2E_DIR/capture-$mode-$type.log")"
+  check_capture "$pcap" "$type" "$srv" "$cli"
+
+  # The emulated interfaces carried the pings, counted as the kernel counts,
+  # and show the state the kernel shows for a tun/tap in use.
+  local link_type=none; [ "$type" = tap ] && link_type=ether
+  for ns in "$NS_A" "$NS_B"; do
+    local links; links=$(ip netns exec "$ns" "$CUSENETCTL" link -j)
+    echo "$links"
+    local n; n=$(echo "$links" | grep -o "\"link_type\":\"$link_type\"" | wc -l)
+    [ "$n" -eq 1 ] || fail "expected 1 emulated $type interface in $ns, the daemon shows $n"
+    echo "$links" | grep -q '"flags":\["UP","LOWER_UP","RUNNING"\],"mtu":[0-9]*,"operstate":"UNKNOWN"' \
+      || fail "the $type interface in $ns is not up and running"
+    echo "$links" | grep -o '"packets":[0-9]*' | while IFS=: read -r _ v; do
+      [ "$v" -ge 4 ] || fail "a packet counter is $v on an emulated $type interface"
     done
   done
 
   kill -TERM "$client" "$server"
   wait "$client" "$server" 2>/dev/null || true
   wait_for 10 sh -c "[ \"\$($CUSENETCTL status -j | sed -n 's/.*\"tun_interfaces\":\([0-9]*\).*/\1/p')\" = 0 ]" \
-    || fail "interfaces left after vtund exited: $("$CUSENETCTL" link)"
+    || fail "interfaces left after vtund exited: $("$CUSENETCTL" status)"
   for ns in "$NS_A" "$NS_B"; do ip netns del "$ns"; done
   E2E_NETNS=()
 }

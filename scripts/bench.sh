@@ -1,0 +1,21 @@
+#!/bin/bash
+# Runs every benchmark (tests/bench) on a release build and prints its table;
+# each figure comes with the reference it is compared with, measured in the
+# same run. JSON results go to bench-results/ (one file per benchmark).
+#   scripts/bench.sh [SECONDS_PER_MEASUREMENT]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-1}
+
+scripts/setup.sh build-release -Dbuildtype=release >/dev/null
+out=bench-results
+mkdir -p "$out"
+export CUSENETD=$PWD/build-release/tools/cusenetd CUSENETCTL=$PWD/build-release/tools/cusenetctl
+
+echo "=== framing (tests/bench/framing_bench.cc)"
+build-release/tests/bench/framing_bench "$(python3 -c "print(max(0.05, $seconds / 3))")" --json "$out/framing.json"
+echo
+echo "=== /dev/net/tun round trips (tests/bench/tun_bench.cc)"
+build-release/tests/bench/tun_bench --seconds "$seconds" --json "$out/tun.json"
+echo
+echo "results: $out/*.json"

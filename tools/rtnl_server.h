@@ -1,0 +1,73 @@
+#pragma once
+// The daemon's rtnetlink socket (RUN_DIR/rtnl.sock): a unix SOCK_SEQPACKET
+// socket on which each connection behaves as a NETLINK_ROUTE socket opened
+// in the client's network namespace (its namespace when it connected), over
+// the emulated interfaces of that namespace, in the kernel's wire format
+// (netdev/rtnl_message.h):
+// - RTM_GETLINK with NLM_F_DUMP: one RTM_NEWLINK (NLM_F_MULTI) per interface
+//   in ifindex order, then NLMSG_DONE;
+// - RTM_GETLINK by ifi_index, else by IFLA_IFNAME: its RTM_NEWLINK, or
+//   NLMSG_ERROR -ENODEV (no such interface) / -EINVAL (neither given);
+// - RTM_SETLINK: IFF_UP through ifi_flags/ifi_change, IFLA_MTU,
+//   IFLA_OPERSTATE, IFLA_LINKMODE, applied to the kernel interface as well;
+//   -EPERM without CAP_NET_ADMIN, -EOPNOTSUPP for other attributes;
+// - rtnl::kJoinGroups with RTMGRP_LINK: from then on every RTM_NEWLINK and
+//   RTM_DELLINK of the namespace's emulated interfaces (the kernel's
+//   RTNLGRP_LINK multicast).
+// Errors always answer NLMSG_ERROR; successes only with NLM_F_ACK. Other
+// message types answer -EOPNOTSUPP.
+//
+// Runs on a thread of its own. A client too slow to take its multicast
+// loses messages (the kernel would report ENOBUFS); each loss is logged.
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/caller.h"
+#include "core/fd.h"
+#include "netdev/io_loop.h"
+#include "netdev/net_device.h"
+#include "netdev/rtnl_message.h"
+
+namespace cusenet {
+
+class RtnlServer {
+ public:
+  // The table must outlive the server.
+  RtnlServer(std::string path, LinkTable& table);
+  ~RtnlServer();
+  RtnlServer(const RtnlServer&) = delete;
+  RtnlServer& operator=(const RtnlServer&) = delete;
+
+  int start();  // 0 or -errno
+  void stop();
+
+ private:
+  struct Connection {
+    UniqueFd fd;
+    uint32_t portid = 0;
+    uint64_t netns = 0;
+    Caller caller;
+    uint32_t groups = 0;
+  };
+
+  void accept_one();
+  void receive(Connection& c);
+  void handle(Connection& c, std::span<const std::byte> msg, rtnl::Bytes* out);
+  int get_link(Connection& c, const nlmsghdr& h, std::span<const std::byte> msg, rtnl::Bytes* out);
+  int set_link(Connection& c, std::span<const std::byte> msg);
+  void dump(Connection& c, const nlmsghdr& h);
+  void send(Connection& c, const rtnl::Bytes& out);
+  void multicast(uint16_t type, const LinkState& state, unsigned change);
+  void close(int fd);
+
+  const std::string path_;
+  LinkTable& table_;
+  int subscription_ = 0;
+  UniqueFd listen_;
+  uint32_t next_portid_ = 1;
+  std::map<int, std::unique_ptr<Connection>> connections_;  // loop thread only
+  std::unique_ptr<IoLoop> loop_;  // last: its callbacks use the members above
+};
+
+}  // namespace cusenet
