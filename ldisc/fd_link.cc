@@ -149,6 +149,10 @@ std::unique_ptr<FdLink> FdLink::stream(std::shared_ptr<TtyPort> port, UniqueFd s
   return std::unique_ptr<FdLink>(new FdLink(std::move(port), std::move(socket), true));
 }
 
+std::unique_ptr<FdLink> FdLink::tty(std::shared_ptr<TtyPort> port, UniqueFd tty) {
+  return std::unique_ptr<FdLink>(new FdLink(std::move(port), std::move(tty), false));
+}
+
 std::unique_ptr<FdLink> FdLink::pty(std::shared_ptr<TtyPort> port, int* err) {
   UniqueFd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
   char path[64];

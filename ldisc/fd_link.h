@@ -22,6 +22,11 @@ class FdLink {
   static std::unique_ptr<FdLink> pty(std::shared_ptr<TtyPort> port, int* err);
   // A connected stream socket.
   static std::unique_ptr<FdLink> stream(std::shared_ptr<TtyPort> port, UniqueFd socket);
+  // A kernel tty's own descriptor, open on a file description of its own (it
+  // is made non-blocking): the port's line discipline then runs over the
+  // kernel tty, whose own discipline stays N_TTY in raw mode. Its hangup
+  // (read fails with EIO) drops the port's carrier.
+  static std::unique_ptr<FdLink> tty(std::shared_ptr<TtyPort> port, UniqueFd tty);
 
   // Disconnects: the port loses its far end and its carrier.
   ~FdLink();

@@ -184,6 +184,11 @@ unsigned TtyPort::modem_lines() const {
   return outputs_ | inputs_;
 }
 
+int TtyPort::ldisc() const {
+  std::lock_guard lock(mu_);
+  return ldisc_ ? ldisc_ref_.num() : -1;
+}
+
 void TtyPort::set_modem_outputs(unsigned set, unsigned clear) {
   const unsigned old = outputs_;
   outputs_ = (outputs_ | (set & kModemOutputs)) & ~(clear & kModemOutputs);

@@ -76,6 +76,8 @@ class TtyPort final : private Tty {
   void hangup();
   // TIOCMGET's answer.
   unsigned modem_lines() const;
+  // The attached line discipline's number (TIOCGETD), -1 while none is.
+  int ldisc() const;
 
   // ---- file side (TtyFile), by the id open() gave
   int open(const Caller& caller, Notify notify, uint64_t* id);

@@ -1,0 +1,122 @@
+#include "ldisc/pty_face.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <termios.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "core/log.h"
+
+namespace cusenet {
+
+struct PtyFace::State {
+  std::shared_ptr<TtyPort> port;
+  uint64_t file = 0;
+  UniqueFd master, wake;
+  std::atomic<bool> stop{false};
+
+  void signal() const {
+    const uint64_t one = 1;
+    (void)!::write(wake.get(), &one, sizeof one);
+  }
+  void run();
+};
+
+// Held bytes wait for the side that refused them; each side is read only
+// when nothing of it is held, so neither buffer grows past one read.
+void PtyFace::State::run() {
+  std::vector<std::byte> to_port, to_pty;
+  std::byte buf[4096];
+  while (!stop.load()) {
+    pollfd fds[2] = {{wake.get(), POLLIN, 0}, {master.get(), 0, 0}};
+    if (to_port.empty()) fds[1].events |= POLLIN;
+    if (!to_pty.empty()) fds[1].events |= POLLOUT;
+    if (::poll(fds, 2, -1) < 0 && errno != EINTR) {
+      CN_LOG(tty, error) << port->name() << " pty: poll: " << std::strerror(errno);
+      return;
+    }
+    if (fds[0].revents & POLLIN) {
+      uint64_t v;
+      (void)!::read(wake.get(), &v, sizeof v);
+    }
+    if (fds[1].revents & POLLIN) {
+      const ssize_t n = ::read(master.get(), buf, sizeof buf);
+      if (n > 0) to_port.assign(buf, buf + n);
+    }
+    if (!to_port.empty()) {
+      const ssize_t n = port->write(file, to_port);
+      if (n > 0) to_port.erase(to_port.begin(), to_port.begin() + n);
+      else if (n < 0 && n != -EAGAIN) to_port.clear();  // hung up: lost, as on a cut line
+    }
+    while (to_pty.empty()) {
+      const ssize_t n = port->read(file, std::span(buf));
+      if (n <= 0) break;
+      to_pty.assign(buf, buf + n);
+    }
+    if (!to_pty.empty()) {
+      const ssize_t n = ::write(master.get(), to_pty.data(), to_pty.size());
+      if (n > 0) to_pty.erase(to_pty.begin(), to_pty.begin() + n);
+    }
+  }
+}
+
+std::unique_ptr<PtyFace> PtyFace::create(std::shared_ptr<TtyPort> port, int* err) {
+  UniqueFd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK));
+  char path[64];
+  if (!master || ::grantpt(master.get()) != 0 || ::unlockpt(master.get()) != 0 ||
+      ::ptsname_r(master.get(), path, sizeof path) != 0) {
+    *err = -errno;
+    CN_LOG(tty, error) << "cannot make a pty for " << port->name() << ": " << std::strerror(errno);
+    return nullptr;
+  }
+  UniqueFd slave(::open(path, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  termios t;
+  if (!slave || ::tcgetattr(slave.get(), &t) != 0) {
+    *err = -errno;
+    return nullptr;
+  }
+  // Raw at once: an echoing slave would send the port's bytes straight back.
+  ::cfmakeraw(&t);
+  ::tcsetattr(slave.get(), TCSANOW, &t);
+
+  auto s = std::make_shared<State>();
+  s->port = port;
+  s->master = std::move(master);
+  s->wake = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  std::weak_ptr<State> weak = s;
+  *err = port->open(Caller::self(), [weak] {
+    if (auto st = weak.lock()) st->signal();
+  }, &s->file);
+  if (*err) return nullptr;
+  // The port as cfmakeraw leaves a tty, CLOCAL kept.
+  KernelTermios k = KernelTermios::serial_default();
+  k.c_iflag &= ~(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON);
+  k.c_oflag &= ~OPOST;
+  k.c_lflag &= ~(ECHO | ECHONL | ICANON | ISIG | IEXTEN);
+  k.c_cflag = (k.c_cflag & ~(CSIZE | PARENB)) | CS8 | CLOCAL;
+  k.c_cc[VMIN] = 1;
+  k.c_cc[VTIME] = 0;
+  LocalMemory mem;
+  port->ioctl(s->file, Caller::self(), TCSETS, reinterpret_cast<uint64_t>(&k), mem);
+
+  std::unique_ptr<PtyFace> face(new PtyFace);
+  face->state_ = s;
+  face->slave_ = std::move(slave);
+  face->slave_path_ = path;
+  face->thread_ = std::thread([s] { s->run(); });
+  return face;
+}
+
+PtyFace::~PtyFace() {
+  state_->stop.store(true);
+  state_->signal();
+  thread_.join();
+  state_->port->release(state_->file);
+}
+
+}  // namespace cusenet
