@@ -66,6 +66,9 @@ const IoctlLayout kTable[] = {
     {TUNDETACHFILTER, "TUNDETACHFILTER", Arg::value, 0, 0, nullptr},
     {SIOCGIFHWADDR, "SIOCGIFHWADDR", Arg::pointer, kIfreq, kIfreq, nullptr},
     {SIOCSIFHWADDR, "SIOCSIFHWADDR", Arg::pointer, kIfreq, 0, nullptr},
+    // Line disciplines (tty_ioctl): the int is passed by pointer.
+    {TIOCSETD, "TIOCSETD", Arg::pointer, kInt, 0, nullptr},
+    {TIOCGETD, "TIOCGETD", Arg::pointer, 0, kInt, nullptr},
     // /dev/ppp (ppp_generic) and the PPP channel ioctls it passes on, which
     // are also issued on the tty (ppp_async).
     {PPPIOCNEWUNIT, "PPPIOCNEWUNIT", Arg::pointer, kInt, kInt, nullptr},

@@ -137,7 +137,7 @@ struct DeviceNode {
 
 class SeccompFrontend::Loop {
  public:
-  explicit Loop(std::vector<Device*> devices);
+  Loop(std::vector<Device*> devices, KernelTtys* ttys);
   ~Loop() { stop(); }
 
   void adopt(UniqueFd listener);
@@ -191,12 +191,14 @@ class SeccompFrontend::Loop {
                    const char* syscall);
   void handle_ioctl(int lfd, const seccomp_notif& n);
   const DeviceNode* match(pid_t pid, int dirfd, const std::string& path) const;
-  Injected* injected_at(pid_t pid, int fd) const;
+  // The caller's descriptor fd, duplicated (pidfd_getfd).
+  static UniqueFd caller_fd(pid_t pid, int fd);
   static bool id_valid(int lfd, uint64_t id);
   static void respond(int lfd, uint64_t id, long result);
   static void respond_continue(int lfd, uint64_t id);
 
   std::vector<DeviceNode> nodes_;
+  KernelTtys* const ttys_;
   std::shared_ptr<Inbox> inbox_ = std::make_shared<Inbox>();
   UniqueFd epoll_{::epoll_create1(EPOLL_CLOEXEC)};
   std::vector<std::byte> frame_buf_ = std::vector<std::byte>(Frame::kMax);
@@ -219,7 +221,7 @@ class SeccompFrontend::Loop {
   std::thread thread_;
 };
 
-SeccompFrontend::Loop::Loop(std::vector<Device*> devices) {
+SeccompFrontend::Loop::Loop(std::vector<Device*> devices, KernelTtys* ttys) : ttys_(ttys) {
   for (Device* d : devices) {
     std::string path = std::string("/dev/") + d->name();
     std::string base = path.substr(path.rfind('/') + 1);
@@ -533,21 +535,16 @@ void SeccompFrontend::Loop::handle_open(int lfd, const seccomp_notif& n, int dir
   drain(f);  // frames the device queued before the socket existed
 }
 
-SeccompFrontend::Loop::Injected* SeccompFrontend::Loop::injected_at(pid_t pid, int fd) const {
-  if (by_inode_.empty() || fd < 0) return nullptr;
+UniqueFd SeccompFrontend::Loop::caller_fd(pid_t pid, int fd) {
+  if (fd < 0) return {};
   // The notification names a thread: a thread pidfd (6.9) reaches any of
   // them; older kernels take thread-group leaders only.
   long pidfd = ::syscall(SYS_pidfd_open, pid, PIDFD_THREAD);
   if (pidfd < 0 && errno == EINVAL) pidfd = ::syscall(SYS_pidfd_open, pid, 0);
-  if (pidfd < 0) return nullptr;
+  if (pidfd < 0) return {};
   UniqueFd owner(static_cast<int>(pidfd));
   const long dup = ::syscall(SYS_pidfd_getfd, owner.get(), fd, 0);
-  if (dup < 0) return nullptr;
-  UniqueFd theirs(static_cast<int>(dup));
-  struct stat st {};
-  if (::fstat(theirs.get(), &st) != 0 || !S_ISSOCK(st.st_mode)) return nullptr;
-  auto it = by_inode_.find({st.st_dev, st.st_ino});
-  return it == by_inode_.end() ? nullptr : it->second;
+  return UniqueFd(dup < 0 ? -1 : static_cast<int>(dup));
 }
 
 void SeccompFrontend::Loop::handle_ioctl(int lfd, const seccomp_notif& n) {
@@ -555,8 +552,17 @@ void SeccompFrontend::Loop::handle_ioctl(int lfd, const seccomp_notif& n) {
   const int fd = static_cast<int>(n.data.args[0]);
   const auto cmd = static_cast<unsigned>(n.data.args[1]);
   const uint64_t arg = n.data.args[2];
-  Injected* f = injected_at(pid, fd);
-  if (!f) return respond_continue(lfd, n.id);
+  // Our sockets, and real ttys when disciplines run here; nothing else.
+  if (by_inode_.empty() && !ttys_) return respond_continue(lfd, n.id);
+  const UniqueFd theirs = caller_fd(pid, fd);
+  struct stat st {};
+  if (!theirs || ::fstat(theirs.get(), &st) != 0) return respond_continue(lfd, n.id);
+  Injected* f = nullptr;
+  if (S_ISSOCK(st.st_mode)) {
+    auto it = by_inode_.find({st.st_dev, st.st_ino});
+    if (it != by_inode_.end()) f = it->second;
+  }
+  if (!f && !(ttys_ && S_ISCHR(st.st_mode))) return respond_continue(lfd, n.id);
 
   Caller caller;
   const bool have_caller = Caller::of_process(pid, &caller);
@@ -566,7 +572,14 @@ void SeccompFrontend::Loop::handle_ioctl(int lfd, const seccomp_notif& n) {
     return;
   }
   ProcessMemory mem(pid);
-  const long r = f->io.file().ioctl(caller, cmd, arg, mem);
+  long r;
+  if (f) {
+    r = f->io.file().ioctl(caller, cmd, arg, mem);
+  } else {
+    bool answered = false;
+    r = ttys_->ioctl(caller, theirs, st, cmd, arg, mem, &answered);
+    if (!answered) return respond_continue(lfd, n.id);
+  }
   CN_LOG(trace, debug) << "pid " << pid << " " << describe_ioctl(cmd, arg) << " = "
                        << (r < 0 ? failure(r) : std::to_string(r));
   respond(lfd, n.id, r);
@@ -641,8 +654,8 @@ void SeccompFrontend::Loop::release_all() {
   graveyard_.clear();
 }
 
-SeccompFrontend::SeccompFrontend(std::vector<Device*> devices)
-    : loop_(std::make_unique<Loop>(std::move(devices))) {}
+SeccompFrontend::SeccompFrontend(std::vector<Device*> devices, KernelTtys* ttys)
+    : loop_(std::make_unique<Loop>(std::move(devices), ttys)) {}
 SeccompFrontend::~SeccompFrontend() = default;
 void SeccompFrontend::adopt(UniqueFd listener) { loop_->adopt(std::move(listener)); }
 void SeccompFrontend::stop() { loop_->stop(); }

@@ -6,7 +6,8 @@
 // (SECCOMP_IOCTL_NOTIF_ADDFD), so frames travel through the kernel's socket
 // with no round trip through the daemon per frame; ioctls with a command of
 // ioctl_table() on such a socket are answered by the device's file; every
-// other request continues to the kernel.
+// other request continues to the kernel. With KernelTtys, the ioctls of
+// ioctl_table() on a real tty go there (line disciplines run by the daemon).
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -14,14 +15,15 @@
 
 #include "core/fd.h"
 #include "core/file.h"
+#include "cuse/kernel_ttys.h"
 
 namespace cusenet {
 
 class SeccompFrontend {
  public:
-  // Device d is reached at "/dev/" + d->name(). The devices must outlive the
-  // frontend. Starts the frontend's thread.
-  explicit SeccompFrontend(std::vector<Device*> devices);
+  // Device d is reached at "/dev/" + d->name(). The devices and ttys must
+  // outlive the frontend. Starts the frontend's thread.
+  explicit SeccompFrontend(std::vector<Device*> devices, KernelTtys* ttys = nullptr);
   ~SeccompFrontend();
   SeccompFrontend(const SeccompFrontend&) = delete;
   SeccompFrontend& operator=(const SeccompFrontend&) = delete;

@@ -32,6 +32,10 @@ constexpr const char* kUsage =
     "  capture -i IF [-w FILE.pcap] [-c N] [--ring B:N:F:N]\n"
     "                         capture an emulated interface (pcap, or a line a frame)\n"
     "  ppp [-j]               PPP units and channels with state and counters\n"
+    "  tty [-j]               emulated serial ports, their ptys and far ends\n"
+    "  tty add null-modem     two ports joined by a null-modem cable, each reached\n"
+    "                         through a kernel pty (prints each port and its pty)\n"
+    "  tty add tcp ADDR:PORT  a port whose far end is a TCP connection to ADDR:PORT\n"
     "  run [--bind] -- CMD..  run CMD against the emulated /dev/net/tun and /dev/ppp:\n"
     "                         by seccomp injection (default), or with --bind as the\n"
     "                         daemon's FUSE files bind-mounted over /dev in a private\n"
@@ -84,8 +88,9 @@ bool send_fd(int sock, int fd) {
   return ::sendmsg(sock, &msg, MSG_NOSIGNAL) == 1;
 }
 
-UniqueFd receive_fd(int sock) {
-  char byte;
+// The descriptor sent, or none; *byte: the message's one byte.
+UniqueFd receive_fd(int sock, char* byte_out = nullptr) {
+  char byte = 0;
   iovec iov{&byte, 1};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
   msghdr msg{};
@@ -94,6 +99,7 @@ UniqueFd receive_fd(int sock) {
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;
   if (::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1) return UniqueFd();
+  if (byte_out) *byte_out = byte;
   cmsghdr* c = CMSG_FIRSTHDR(&msg);
   if (!c || c->cmsg_type != SCM_RIGHTS) return UniqueFd();
   int fd;
@@ -125,6 +131,14 @@ int run_injected(const std::string& run_dir, char** cmd) {
     parent_end.reset();
     int err = 0;
     UniqueFd listener = cusenet::install_notify_filter(&err);
+    if (!listener && err == -EBUSY) {
+      // A listener already watches this process (a program run under
+      // `cusenetctl run` runs this one, as pppd runs its pty command): the
+      // kernel allows one per chain, and that one serves the command too.
+      if (::write(child_end.get(), "S", 1) != 1) ::_exit(126);
+      child_end.reset();
+      exec_command(cmd);
+    }
     if (!listener) {
       std::fprintf(stderr, "cusenetctl: cannot install the seccomp filter: %s\n", std::strerror(-err));
       ::_exit(126);
@@ -136,7 +150,9 @@ int run_injected(const std::string& run_dir, char** cmd) {
     exec_command(cmd);
   }
   child_end.reset();
-  UniqueFd listener = receive_fd(parent_end.get());
+  char tag = 0;
+  UniqueFd listener = receive_fd(parent_end.get(), &tag);
+  if (!listener && tag == 'S') return wait_child(pid);
   cusenet::control::Response resp;
   int err = listener ? cusenet::control::call(run_dir + "/control.sock", {"adopt"}, {listener.get()}, &resp)
                      : -EPROTO;

@@ -16,9 +16,11 @@
 #include "cuse/cuse_frontend.h"
 #include "cuse/echo_device.h"
 #include "cuse/fuse_frontend.h"
+#include "cuse/kernel_ttys.h"
 #include "cuse/seccomp_frontend.h"
 #include "engine/pipe_channel.h"
 #include "engine/ppp_device.h"
+#include "ldisc/ppp_async.h"
 #include "netdev/io_loop.h"
 #include "netdev/kernel_link.h"
 #include "netdev/net_device.h"
@@ -27,6 +29,7 @@
 #include "tools/control.h"
 #include "tools/ppp_view.h"
 #include "tools/rtnl_server.h"
+#include "tools/tty_ports.h"
 #include "tools/views.h"
 
 namespace {
@@ -102,10 +105,20 @@ struct Daemon {
         tun(links),
         ppp(links),
         echo(o.echo ? std::make_unique<EchoDevice>() : nullptr),
+        ldiscs(line_disciplines()),
+        kernel_ttys(ldiscs),
+        tty_ports(ldiscs),
         devices(served()),
-        seccomp(devices),
+        seccomp(devices, &kernel_ttys),
         rtnl(o.run_dir + "/rtnl.sock", table),
         capture(table) {}
+
+  // N_TTY and N_PPP, for emulated ports and supervised processes' ttys.
+  std::shared_ptr<LdiscTable> line_disciplines() {
+    auto t = LdiscTable::make();
+    t->register_ldisc(N_PPP, ppp_async_ops(ppp));
+    return t;
+  }
 
   std::vector<Device*> served() {
     std::vector<Device*> d{&tun, &ppp};
@@ -177,6 +190,11 @@ struct Daemon {
     if (cmd == "status") return {0, status_view(json)};
     if (cmd == "ppp") return {0, ppp_view(ppp.units(), ppp.channels(), ppp.open_files(), json)};
     if (cmd == "capture") return capture.open(req);
+    if (cmd == "tty") {
+      if (req.args.size() > 1 && req.args[1] == "add")
+        return tty_ports.add(std::vector<std::string>(req.args.begin() + 2, req.args.end()));
+      return {0, tty_ports.view(json, kernel_ttys.attached())};
+    }
     if (cmd == "adopt") {
       if (req.fds.size() != 1) return {2, "adopt needs exactly one seccomp listener\n"};
       CN_LOG(daemon, info) << "supervising process tree of pid " << req.pid;
@@ -210,6 +228,9 @@ struct Daemon {
   static constexpr int kWireMtu = 1500;
   std::unique_ptr<PipeChannelPair> wire;  // after ppp: unregistered first
   std::unique_ptr<EchoDevice> echo;
+  std::shared_ptr<LdiscTable> ldiscs;
+  KernelTtys kernel_ttys;  // after ppp: the channels go first
+  TtyPorts tty_ports;
   std::vector<Device*> devices;
   SeccompFrontend seccomp;  // after devices: it copies the list
   std::unique_ptr<FuseFrontend> fuse;

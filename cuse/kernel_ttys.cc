@@ -1,0 +1,192 @@
+#include "cuse/kernel_ttys.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/log.h"
+
+namespace cusenet {
+namespace {
+
+std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+// "pts/5" for a descriptor open on /dev/pts/5.
+std::string tty_name(int fd) {
+  char buf[256];
+  const ssize_t n = ::readlink(fd_path(fd).c_str(), buf, sizeof buf - 1);
+  if (n <= 0) return "tty";
+  std::string path(buf, static_cast<size_t>(n));
+  return path.rfind("/dev/", 0) == 0 ? path.substr(5) : path;
+}
+
+}  // namespace
+
+KernelTtys::KernelTtys(std::shared_ptr<LdiscTable> ldiscs)
+    : ldiscs_(std::move(ldiscs)), wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  watcher_ = std::thread([this] { watch(); });
+}
+
+KernelTtys::~KernelTtys() {
+  std::map<dev_t, Attached> ttys;
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+    ttys.swap(ttys_);
+  }
+  const uint64_t one = 1;
+  (void)!::write(wake_.get(), &one, sizeof one);
+  watcher_.join();
+  for (auto& [rdev, a] : ttys) detach(std::move(a));
+}
+
+size_t KernelTtys::attached() const {
+  std::lock_guard lock(mu_);
+  return ttys_.size();
+}
+
+long KernelTtys::ioctl(const Caller& caller, const UniqueFd& tty, const struct stat& st,
+                       unsigned cmd, uint64_t arg, UserMemory& mem, bool* answered) {
+  *answered = false;
+  if (!S_ISCHR(st.st_mode)) return 0;
+  std::shared_ptr<TtyPort> port;
+  uint64_t file = 0;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = ttys_.find(st.st_rdev); it != ttys_.end()) {
+      port = it->second.port;
+      file = it->second.file;
+    }
+  }
+  if (!port) {
+    // Only a discipline of ours makes the tty ours; the kernel answers the
+    // rest (its N_TTY, a fault, a discipline it has and we do not).
+    int disc;
+    if (cmd != TIOCSETD || !mem.get(arg, &disc) || disc == N_TTY) return 0;
+    int err = 0;
+    if (!ldiscs_->get(disc, &err)) return 0;
+    *answered = true;
+    return attach(caller, tty, st.st_rdev, arg, mem);
+  }
+  *answered = true;
+  const long r = port->ioctl(file, caller, cmd, arg, mem);
+  if (cmd == TIOCSETD) {
+    LocalMemory local;
+    int now = -1;
+    // Back to N_TTY, or hung up: the kernel's own discipline is all there is.
+    if (port->ioctl(file, caller, TIOCGETD, reinterpret_cast<uint64_t>(&now), local) != 0 ||
+        now == N_TTY) {
+      Attached a;
+      {
+        std::lock_guard lock(mu_);
+        auto it = ttys_.find(st.st_rdev);
+        if (it != ttys_.end() && it->second.port == port) {
+          a = std::move(it->second);
+          ttys_.erase(it);
+        }
+      }
+      CN_LOG(tty, info) << port->name() << ": line discipline detached (pid " << caller.pid << ")";
+      detach(std::move(a));
+    }
+  }
+  return r;
+}
+
+long KernelTtys::attach(const Caller& caller, const UniqueFd& tty, dev_t rdev, uint64_t arg,
+                        UserMemory& mem) {
+  const std::string name = tty_name(tty.get());
+  // A file description of our own, so that O_NONBLOCK stays ours; root may
+  // open it past the caller's TIOCEXCL.
+  UniqueFd own(::open(fd_path(tty.get()).c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+  if (!own || !::isatty(own.get())) {
+    const int e = own ? ENOTTY : errno;
+    CN_LOG(tty, warning) << name << ": cannot reopen the tty for its line discipline: "
+                         << std::strerror(e);
+    return -e;
+  }
+  long pidfd = ::syscall(SYS_pidfd_open, caller.pid, 0);
+  if (pidfd < 0) {
+    const int e = errno;
+    CN_LOG(tty, warning) << name << ": pidfd_open(" << caller.pid << "): " << std::strerror(e);
+    return -e;
+  }
+  Attached a;
+  a.owner = std::make_shared<UniqueFd>(static_cast<int>(pidfd));
+  a.port = std::make_shared<TtyPort>(name, ldiscs_);
+  int err = a.port->open(caller, nullptr, &a.file);
+  if (err) return err;
+  LocalMemory local;
+  KernelTermios t = KernelTermios::serial_default();
+  t.c_cflag &= ~CLOCAL;
+  a.port->ioctl(a.file, caller, TCSETS, reinterpret_cast<uint64_t>(&t), local);
+  a.link = FdLink::tty(a.port, std::move(own));
+  const long r = a.port->ioctl(a.file, caller, TIOCSETD, arg, mem);
+  if (r != 0) {
+    CN_LOG(tty, info) << name << ": TIOCSETD refused: " << std::strerror(static_cast<int>(-r));
+    detach(std::move(a));
+    return r;
+  }
+  CN_LOG(tty, info) << name << ": line discipline set by pid " << caller.pid
+                    << ", run by the daemon over the kernel tty";
+  {
+    std::lock_guard lock(mu_);
+    ttys_[rdev] = std::move(a);
+  }
+  const uint64_t one = 1;
+  (void)!::write(wake_.get(), &one, sizeof one);
+  return 0;
+}
+
+void KernelTtys::detach(Attached a) {
+  if (!a.port) return;
+  a.port->release(a.file);  // the last close: the discipline goes
+  a.link.reset();
+  a.port.reset();
+}
+
+// Ends each discipline when the process that set it has exited.
+void KernelTtys::watch() {
+  for (;;) {
+    std::vector<std::shared_ptr<UniqueFd>> owners;
+    {
+      std::lock_guard lock(mu_);
+      if (stop_) return;
+      for (auto& [rdev, a] : ttys_) owners.push_back(a.owner);
+    }
+    std::vector<pollfd> fds{{wake_.get(), POLLIN, 0}};
+    for (auto& o : owners) fds.push_back({o->get(), POLLIN, 0});
+    if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) {
+      CN_LOG(tty, error) << "tty owner watch: poll: " << std::strerror(errno);
+      return;
+    }
+    uint64_t v;
+    (void)!::read(wake_.get(), &v, sizeof v);
+    for (size_t i = 1; i < fds.size(); ++i) {
+      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      Attached a;
+      {
+        std::lock_guard lock(mu_);
+        for (auto it = ttys_.begin(); it != ttys_.end(); ++it)
+          if (it->second.owner == owners[i - 1]) {
+            a = std::move(it->second);
+            ttys_.erase(it);
+            break;
+          }
+      }
+      if (a.port) {
+        CN_LOG(tty, info) << a.port->name() << ": the process that set its line discipline exited";
+        detach(std::move(a));
+      }
+    }
+  }
+}
+
+}  // namespace cusenet

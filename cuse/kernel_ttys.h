@@ -1,0 +1,74 @@
+#pragma once
+// Line disciplines the daemon runs over the real ttys of supervised
+// processes (DESIGN.md, "Frontends" 3a): a pty or serial port keeps the
+// kernel's N_TTY in raw mode while TIOCSETD, TIOCGETD and the discipline's
+// own ioctls (PPPIOCGCHAN, PPPIOCGUNIT...) issued on it are answered here.
+//
+// A TIOCSETD to a discipline of the table (other than N_TTY) makes a port
+// that stands for the kernel tty: its far end is the tty itself, reopened
+// through the caller's descriptor (pidfd_getfd), so the discipline reads and
+// writes the tty's bytes; the port is opened as the caller, without CLOCAL,
+// and the discipline set on it. A hangup of the kernel tty (its pty master
+// closed) then hangs the port up, as the kernel hangs up the discipline.
+//
+// Differences from the kernel: the discipline is per tty, as the kernel's,
+// but ends when the process that set it exits (the kernel keeps it until
+// the tty's last close) or sets N_TTY back; TCFLSH reaches the kernel tty
+// only, not the discipline's own output buffer.
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "core/caller.h"
+#include "core/fd.h"
+#include "core/user_memory.h"
+#include "ldisc/fd_link.h"
+#include "ldisc/ldisc_table.h"
+#include "ldisc/tty_port.h"
+
+namespace cusenet {
+
+class KernelTtys {
+ public:
+  explicit KernelTtys(std::shared_ptr<LdiscTable> ldiscs);
+  // Detaches every discipline.
+  ~KernelTtys();
+  KernelTtys(const KernelTtys&) = delete;
+  KernelTtys& operator=(const KernelTtys&) = delete;
+
+  // An ioctl on descriptor tty (the caller's, duplicated; st its fstat).
+  // Every command of ioctl_table() comes here. Returns the result with *answered = true, or *answered = false when
+  // the kernel is to answer it (not a tty of ours, N_TTY set on a tty that
+  // has it).
+  long ioctl(const Caller& caller, const UniqueFd& tty, const struct stat& st, unsigned cmd,
+             uint64_t arg, UserMemory& mem, bool* answered);
+
+  // Ttys with a discipline of ours now.
+  size_t attached() const;
+
+ private:
+  struct Attached {
+    std::shared_ptr<TtyPort> port;
+    std::unique_ptr<FdLink> link;
+    uint64_t file = 0;
+    std::shared_ptr<UniqueFd> owner;  // pidfd of the process that set the discipline
+  };
+
+  long attach(const Caller& caller, const UniqueFd& tty, dev_t rdev, uint64_t arg, UserMemory& mem);
+  static void detach(Attached a);
+  void watch();
+
+  const std::shared_ptr<LdiscTable> ldiscs_;
+  mutable std::mutex mu_;
+  std::map<dev_t, Attached> ttys_;
+  UniqueFd wake_;
+  bool stop_ = false;
+  std::thread watcher_;
+};
+
+}  // namespace cusenet

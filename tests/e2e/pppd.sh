@@ -1,0 +1,172 @@
+#!/bin/bash
+# Two unmodified pppd (Debian's 2.4.9), each in its own network namespace,
+# through the emulated /dev/ppp and N_PPP run by the daemon over their ttys
+# (`cusenetctl run`): over a null-modem pair of emulated ports reached
+# through kernel ptys, with Debian's default compression (VJ, Deflate, BSD);
+# with `mru 296 asyncmap 0xa0000`; in `pty "cmd"` mode running the peer in
+# `notty` mode; two links bundled with `multilink`. LCP and IPCP complete,
+# ping crosses both ways, SIGTERM ends both cleanly. Then kill -9 of one:
+# the other sees the link drop by LCP echo, the daemon stays healthy and
+# holds nothing of them.
+. "$(dirname "$0")/lib.sh"
+need_root
+need_cmd pppd "apt-get install ppp"
+need_cmd ping "apt-get install iputils-ping"
+[ -e /dev/ptmx ] || skip "no /dev/ptmx"
+start_daemon
+
+# /etc/ppp/options (Debian: auth, crtscts, lock, modem) overridden; LCP
+# echoes every second find a dead peer in three; the namespaces have no IPv6.
+PPPD_OPTS=(nodetach noauth local nocrtscts nolock lcp-echo-interval 1 lcp-echo-failure 3
+           noipv6 debug)
+
+# netns NAME: a namespace with lo up and no IPv6 (set $NS).
+netns() {
+  NS="$E2E_TAG-$1"
+  ip netns add "$NS"; E2E_NETNS+=("$NS")
+  ip netns exec "$NS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  ip -n "$NS" link set lo up
+}
+
+# null_modem: a new pair of emulated ports; their pty slaves in PTY_A, PTY_B.
+null_modem() {
+  local out; out=$("$CUSENETCTL" tty add null-modem) || fail "tty add null-modem: $out"
+  PTY_A=$(echo "$out" | sed -n 1p | cut -d' ' -f2)
+  PTY_B=$(echo "$out" | sed -n 2p | cut -d' ' -f2)
+  [ -c "$PTY_A" ] && [ -c "$PTY_B" ] || fail "no pty slaves in: $out"
+}
+
+# pppd NAME NS ARGS...: a supervised pppd in NS; its launcher's pid in LAST_PID.
+pppd_in() {
+  local name=$1 ns=$2; shift 2
+  bg "$name" ip netns exec "$ns" "$CUSENETCTL" run -- pppd "$@"
+}
+
+# up NS IFNAME LOCAL: waits for IFNAME to have LOCAL (IPCP done, interface configured).
+up() {
+  wait_for 20 sh -c "ip -n $1 -4 addr show dev $2 2>/dev/null | grep -q 'inet $3 '" \
+    || fail "$2 in $1 never got $3: $(ip -n "$1" addr)"
+  wait_for 5 sh -c "ip -n $1 link show $2 | grep -q 'UP,LOWER_UP'" \
+    || fail "$2 in $1 is not up: $(ip -n "$1" link show "$2")"
+}
+
+# stop_clean NAME:PID [PEER:PID]: SIGTERM to the first, which terminates the
+# link (TermReq) and exits as pppd does for a signal (5); the peer, told by
+# that TermReq, ends by itself.
+stop_clean() {
+  local name=${1%%:*} pid=${1#*:} rc=0
+  kill -TERM "$pid"
+  wait "$pid" || rc=$?
+  [ "$rc" = 5 ] || fail "$name exited with $rc on SIGTERM (pppd's is 5)"
+  grep -q "Connection terminated" "$E2E_DIR/$name.log" || fail "$name did not terminate the link"
+  [ $# -gt 1 ] || return 0
+  name=${2%%:*} pid=${2#*:}
+  wait_for 10 sh -c "! kill -0 $pid" || fail "$name did not end after its peer's TermReq"
+  wait "$pid" || true
+  grep -q "LCP terminated by peer" "$E2E_DIR/$name.log" || fail "$name did not see the peer terminate"
+}
+
+# The daemon holds nothing of the pppd that have gone.
+expect_idle() {
+  wait_for 10 sh -c "$CUSENETCTL ppp -j | grep -q '\"files\":0,\"units\":\[\],\"channels\":\[\]'" \
+    || fail "PPP objects left: $("$CUSENETCTL" ppp)"
+  wait_for 10 sh -c "$CUSENETCTL tty -j | grep -q '\"kernel_ttys\":0'" \
+    || fail "line disciplines left on kernel ttys: $("$CUSENETCTL" tty)"
+  wait_for 10 sh -c "[ \"\$($CUSENETCTL status -j | sed -n 's/.*\"injected_files\":\([0-9]*\).*/\1/p')\" = 0 ]" \
+    || fail "injected files left: $("$CUSENETCTL" status)"
+}
+
+ping_both() {  # ping_both NS_A ADDR_A NS_B ADDR_B [SIZE]
+  ip netns exec "$1" ping -c3 -i0.2 -W2 -s "${5:-56}" "$4" >/dev/null || fail "no ping $2 -> $4"
+  ip netns exec "$3" ping -c3 -i0.2 -W2 -s "${5:-56}" "$2" >/dev/null || fail "no ping $4 -> $2"
+}
+
+log "device mode over a null-modem pair, default compression"
+netns a; NS_A=$NS; netns b; NS_B=$NS
+null_modem
+"$CUSENETCTL" tty
+pppd_in dev-a "$NS_A" "$PTY_A" "${PPPD_OPTS[@]}" unit 0 10.9.0.1:10.9.0.2; pa=$LAST_PID
+pppd_in dev-b "$NS_B" "$PTY_B" "${PPPD_OPTS[@]}" unit 1 10.9.0.2:10.9.0.1; pb=$LAST_PID
+up "$NS_A" ppp0 10.9.0.1
+up "$NS_B" ppp1 10.9.0.2
+ping_both "$NS_A" 10.9.0.1 "$NS_B" 10.9.0.2
+ping_both "$NS_A" 10.9.0.1 "$NS_B" 10.9.0.2 1400
+grep -q "compress VJ" "$E2E_DIR/dev-a.log" || fail "VJ was not negotiated"
+grep -Eq "(Deflate|BSD-Compress).*compression enabled" "$E2E_DIR/dev-a.log" \
+  || fail "no CCP method was enabled"
+"$CUSENETCTL" tty -j | grep -q '"kernel_ttys":2' || fail "N_PPP is not on both ttys: $("$CUSENETCTL" tty)"
+"$CUSENETCTL" ppp
+stop_clean dev-a:"$pa" dev-b:"$pb"
+ip -n "$NS_A" link show ppp0 >/dev/null 2>&1 && fail "ppp0 left in $NS_A"
+ip -n "$NS_B" link show ppp1 >/dev/null 2>&1 && fail "ppp1 left in $NS_B"
+expect_idle
+
+log "mru 296 asyncmap 0xa0000"
+pppd_in mru-a "$NS_A" "$PTY_A" "${PPPD_OPTS[@]}" mru 296 asyncmap 0xa0000 10.9.1.1:10.9.1.2; pa=$LAST_PID
+pppd_in mru-b "$NS_B" "$PTY_B" "${PPPD_OPTS[@]}" 10.9.1.2:10.9.1.1; pb=$LAST_PID
+up "$NS_A" ppp0 10.9.1.1
+up "$NS_B" ppp0 10.9.1.2
+grep -q "asyncmap 0xa0000" "$E2E_DIR/mru-a.log" || fail "asyncmap not requested"
+ip -n "$NS_B" link show ppp0 | grep -q "mtu 296" || fail "peer's MTU is not 296: $(ip -n "$NS_B" link show ppp0)"
+ping_both "$NS_A" 10.9.1.1 "$NS_B" 10.9.1.2
+ping_both "$NS_A" 10.9.1.1 "$NS_B" 10.9.1.2 1000
+stop_clean mru-a:"$pa" mru-b:"$pb"
+expect_idle
+
+log "pty \"cmd\" mode, the peer pppd in notty mode as the command"
+peer="ip netns exec $NS_B $CUSENETCTL run -- pppd notty ${PPPD_OPTS[*]} 10.9.2.2:10.9.2.1"
+pppd_in pty-a "$NS_A" pty "$peer" "${PPPD_OPTS[@]}" 10.9.2.1:10.9.2.2; pa=$LAST_PID
+up "$NS_A" ppp0 10.9.2.1
+up "$NS_B" ppp0 10.9.2.2
+ping_both "$NS_A" 10.9.2.1 "$NS_B" 10.9.2.2
+stop_clean pty-a:"$pa"
+wait_for 10 sh -c "! ip -n $NS_B link show ppp0" || fail "the notty peer's ppp0 stayed"
+expect_idle
+
+log "multilink over two null-modem pairs"
+null_modem; A1=$PTY_A B1=$PTY_B
+null_modem; A2=$PTY_A B2=$PTY_B
+# Both sides share the host's /var/run/pppd2.tdb, where pppd finds bundles
+# by interface name too: the sides' units differ (ppp0, ppp1).
+ml=(multilink mrru 1500 "${PPPD_OPTS[@]}")
+pppd_in ml-a1 "$NS_A" "$A1" "${ml[@]}" unit 0 endpoint local:aaaa 10.9.3.1:10.9.3.2; a1=$LAST_PID
+pppd_in ml-b1 "$NS_B" "$B1" "${ml[@]}" unit 1 endpoint local:bbbb 10.9.3.2:10.9.3.1; b1=$LAST_PID
+up "$NS_A" ppp0 10.9.3.1
+up "$NS_B" ppp1 10.9.3.2
+pppd_in ml-a2 "$NS_A" "$A2" "${ml[@]}" unit 0 endpoint local:aaaa 10.9.3.1:10.9.3.2; a2=$LAST_PID
+pppd_in ml-b2 "$NS_B" "$B2" "${ml[@]}" unit 1 endpoint local:bbbb 10.9.3.2:10.9.3.1; b2=$LAST_PID
+wait_for 20 grep -q "Link attached to ppp0" "$E2E_DIR/ml-a2.log" || fail "second link did not join the bundle"
+wait_for 20 grep -q "Link attached to ppp1" "$E2E_DIR/ml-b2.log" || fail "peer's second link did not join"
+"$CUSENETCTL" ppp
+"$CUSENETCTL" ppp -j | grep -q '"channels":\[[0-9]*,[0-9]*\]' || fail "no unit with two channels"
+ping_both "$NS_A" 10.9.3.1 "$NS_B" 10.9.3.2 1400
+for p in "$a2" "$b2"; do kill -TERM "$p"; wait "$p" || true; done
+# A bundle's master outlives its link terminated by the peer; on SIGTERM it
+# ends with the status that termination left (not 5).
+stop_clean ml-a1:"$a1"
+grep -q "LCP terminated by peer" "$E2E_DIR/ml-b1.log" || fail "ml-b1 did not see the peer terminate"
+kill -TERM "$b1"
+wait "$b1" || true
+grep -q "Connection terminated" "$E2E_DIR/ml-b1.log" || fail "ml-b1 did not end its bundle"
+expect_idle
+
+log "kill -9 of one pppd"
+baseline=$(daemon_fds)
+pppd_in k9-a "$NS_A" "$PTY_A" "${PPPD_OPTS[@]}" 10.9.4.1:10.9.4.2; pa=$LAST_PID
+pppd_in k9-b "$NS_B" "$PTY_B" "${PPPD_OPTS[@]}" 10.9.4.2:10.9.4.1; pb=$LAST_PID
+up "$NS_A" ppp0 10.9.4.1
+up "$NS_B" ppp0 10.9.4.2
+ping_both "$NS_A" 10.9.4.1 "$NS_B" 10.9.4.2
+victim=$(pgrep -P "$pa" -x pppd) || fail "no pppd under launcher $pa"
+kill -KILL "$victim"
+wait "$pa" || true
+rc=0
+wait "$pb" || rc=$?
+grep -Eq "No response to 3 echo-requests|Modem hangup" "$E2E_DIR/k9-b.log" \
+  || fail "the peer did not see the link drop"
+log "peer pppd exited with $rc after the link dropped"
+"$CUSENETCTL" status >/dev/null || fail "daemon stopped answering"
+expect_idle
+wait_for 10 sh -c "[ \$(ls /proc/$DAEMON_PID/fd | wc -l) -le $baseline ]" \
+  || fail "daemon holds $(daemon_fds) descriptors, $baseline before"
+log "PASS"

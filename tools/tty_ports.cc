@@ -1,0 +1,125 @@
+#include "tools/tty_ports.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <sstream>
+
+#include "core/log.h"
+
+namespace cusenet {
+namespace {
+
+std::string modem_names(unsigned m) {
+  std::string s;
+  for (auto [bit, name] : {std::pair{TIOCM_DTR, "DTR"}, {TIOCM_RTS, "RTS"}, {TIOCM_CTS, "CTS"},
+                           {TIOCM_CAR, "CAR"}, {TIOCM_DSR, "DSR"}, {TIOCM_RNG, "RNG"}})
+    if (m & static_cast<unsigned>(bit)) s += (s.empty() ? "" : "|") + std::string(name);
+  return s.empty() ? "-" : s;
+}
+
+// "HOST:PORT" (IPv4) connected, or an empty fd with the reason.
+UniqueFd connect_tcp(const std::string& where, std::string* why) {
+  const auto colon = where.rfind(':');
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  if (colon == std::string::npos ||
+      ::inet_pton(AF_INET, where.substr(0, colon).c_str(), &sa.sin_addr) != 1) {
+    *why = "expected IPv4-ADDRESS:PORT, got " + where;
+    return {};
+  }
+  sa.sin_port = htons(static_cast<uint16_t>(std::atoi(where.c_str() + colon + 1)));
+  UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!s || ::connect(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    *why = "connect " + where + ": " + std::strerror(errno);
+    return {};
+  }
+  return s;
+}
+
+}  // namespace
+
+TtyPorts::~TtyPorts() {
+  for (auto& p : ports_) p->face.reset();
+  cables_.clear();
+  links_.clear();
+}
+
+size_t TtyPorts::size() const {
+  std::lock_guard lock(mu_);
+  return ports_.size();
+}
+
+std::unique_ptr<TtyPorts::Port> TtyPorts::make_port(size_t number, std::string* why) {
+  auto p = std::make_unique<Port>();
+  p->port = std::make_shared<TtyPort>("ttyVP" + std::to_string(number), ldiscs_);
+  int err = 0;
+  p->face = PtyFace::create(p->port, &err);
+  if (!p->face) {
+    *why = p->port->name() + ": no pty: " + std::strerror(-err);
+    return nullptr;
+  }
+  return p;
+}
+
+control::Response TtyPorts::add(const std::vector<std::string>& args) {
+  std::lock_guard lock(mu_);
+  std::string why;
+  std::vector<std::unique_ptr<Port>> made;
+  if (args.size() == 1 && args[0] == "null-modem") {
+    for (size_t i = 0; i < 2; ++i) {
+      auto p = make_port(ports_.size() + i, &why);
+      if (!p) return {1, why + "\n"};
+      made.push_back(std::move(p));
+    }
+    made[0]->far = "null-modem " + made[1]->port->name();
+    made[1]->far = "null-modem " + made[0]->port->name();
+    cables_.push_back(std::make_unique<NullModem>(made[0]->port, made[1]->port));
+  } else if (args.size() == 2 && args[0] == "tcp") {
+    UniqueFd s = connect_tcp(args[1], &why);
+    if (!s) return {1, why + "\n"};
+    auto p = make_port(ports_.size(), &why);
+    if (!p) return {1, why + "\n"};
+    p->far = "tcp " + args[1];
+    links_.push_back(FdLink::stream(p->port, std::move(s)));
+    made.push_back(std::move(p));
+  } else {
+    return {2, "usage: tty add null-modem | tty add tcp IPV4-ADDRESS:PORT\n"};
+  }
+  std::string out;
+  for (auto& p : made) {
+    CN_LOG(tty, info) << p->port->name() << " on " << p->face->slave_path() << ", far end " << p->far;
+    out += p->port->name() + " " + p->face->slave_path() + "\n";
+    ports_.push_back(std::move(p));
+  }
+  return {0, out};
+}
+
+std::string TtyPorts::view(bool json, size_t kernel_ttys) const {
+  std::lock_guard lock(mu_);
+  std::ostringstream o;
+  if (json) o << "{\"ports\":[";
+  bool first = true;
+  for (const auto& p : ports_) {
+    const unsigned modem = p->port->modem_lines();
+    const int ldisc = p->port->ldisc();
+    if (json) {
+      o << (first ? "" : ",") << "{\"name\":\"" << p->port->name() << "\",\"pty\":\""
+        << p->face->slave_path() << "\",\"far\":\"" << p->far << "\",\"ldisc\":" << ldisc
+        << ",\"modem\":\"" << modem_names(modem) << "\"}";
+    } else {
+      o << p->port->name() << "  pty " << p->face->slave_path() << "  far " << p->far << "  ldisc "
+        << ldisc << "  modem " << modem_names(modem) << "\n";
+    }
+    first = false;
+  }
+  if (json)
+    o << "],\"kernel_ttys\":" << kernel_ttys << "}\n";
+  else
+    o << "kernel ttys with a discipline run here: " << kernel_ttys << "\n";
+  return o.str();
+}
+
+}  // namespace cusenet
