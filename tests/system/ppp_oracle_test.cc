@@ -46,6 +46,18 @@ bool emulator() { return g_mode != "kernel"; }
 // In the cuse run the kernel's own N_PPP cannot load (ppp_async would
 // bring ppp_generic, which takes /dev/ppp): channels there are the daemon's
 // ttys, tested with pppd.
+// An injected file is a SEQPACKET socket: its read/write are the socket's,
+// and a dead file shows as end of file (POLLIN, read 0) rather than POLLHUP,
+// which would need the daemon to refuse the client's writes too (EPIPE)
+// where the kernel takes and drops them.
+#define SKIP_IN_INJECTED(why) \
+  if (g_mode == "supervised") GTEST_SKIP() << "an injected file is a socket: " << why
+#define EXPECT_HUNG_UP(revents)                                                      \
+  if (g_mode == "supervised")                                                        \
+    EXPECT_TRUE((revents) & POLLIN) << "an injected socket shows hangup as EOF"; \
+  else                                                                               \
+    EXPECT_TRUE((revents) & POLLHUP)
+
 #define NEEDS_KERNEL_PTY_CHANNEL() \
   if (g_mode == "cuse") GTEST_SKIP() << "cuse run: no N_PPP on kernel ptys without the kernel's ppp_generic"
 
@@ -124,6 +136,7 @@ class PppOracle : public ::testing::Test {
 // --------------------------------------------------------------- unattached
 
 TEST_F(PppOracle, UnattachedReadWriteAreEnxioAndPollIsQuiet) {
+  SKIP_IN_INJECTED("its read and write cannot fail with the device's ENXIO");
   int fd = open_ppp();
   char buf[16] = {};
   EXPECT_EQ(err(::read(fd, buf, sizeof buf)), ENXIO);
@@ -210,7 +223,7 @@ TEST_F(PppOracle, AttachedFileSeesTheOwnersCloseAsHangup) {
   EXPECT_TRUE(wait_gone("ppp" + std::to_string(unit))) << "closing the owner destroys the unit";
   pollfd p{other, POLLIN, 0};
   ASSERT_EQ(::poll(&p, 1, 1000), 1);
-  EXPECT_TRUE(p.revents & POLLHUP);
+  EXPECT_HUNG_UP(p.revents);
   char buf[8];
   EXPECT_EQ(::read(other, buf, sizeof buf), 0);
   int again = open_ppp();
@@ -353,7 +366,7 @@ TEST_F(PppOracle, HangupKillsTheChannel) {
   ASSERT_EQ(err(::ioctl(slave, TIOCSETD, &ntty)), 0);
   pollfd p{cfd, POLLIN, 0};
   ASSERT_EQ(::poll(&p, 1, 1000), 1);
-  EXPECT_TRUE(p.revents & POLLHUP);
+  EXPECT_HUNG_UP(p.revents);
   char buf[8];
   EXPECT_EQ(::read(cfd, buf, sizeof buf), 0) << "a dead channel reads 0";
 }
