@@ -137,3 +137,40 @@ CONF
 
 daemon_fds() { ls "/proc/$DAEMON_PID/fd" | wc -l; }
 status_field() { "$CUSENETCTL" status -j | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
+
+# ---------------------------------------------------------------- pppd
+
+# /etc/ppp/options (Debian: auth, crtscts, lock, modem) overridden; LCP
+# echoes every second find a dead peer in three; the namespaces have no IPv6.
+PPPD_OPTS=(nodetach noauth local nocrtscts nolock lcp-echo-interval 1 lcp-echo-failure 3
+           noipv6 debug)
+
+# netns NAME: a namespace with lo up and no IPv6 (set $NS).
+netns() {
+  NS="$E2E_TAG-$1"
+  ip netns add "$NS"; E2E_NETNS+=("$NS")
+  ip netns exec "$NS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  ip -n "$NS" link set lo up
+}
+
+# null_modem: a new pair of emulated ports; their pty slaves in PTY_A, PTY_B.
+null_modem() {
+  local out; out=$("$CUSENETCTL" tty add null-modem) || fail "tty add null-modem: $out"
+  PTY_A=$(echo "$out" | sed -n 1p | cut -d' ' -f2)
+  PTY_B=$(echo "$out" | sed -n 2p | cut -d' ' -f2)
+  [ -c "$PTY_A" ] && [ -c "$PTY_B" ] || fail "no pty slaves in: $out"
+}
+
+# pppd NAME NS ARGS...: a supervised pppd in NS; its launcher's pid in LAST_PID.
+pppd_in() {
+  local name=$1 ns=$2; shift 2
+  bg "$name" ip netns exec "$ns" "$CUSENETCTL" run -- pppd "$@"
+}
+
+# up NS IFNAME LOCAL: waits for IFNAME to have LOCAL (IPCP done, interface configured).
+up() {
+  wait_for 20 sh -c "ip -n $1 -4 addr show dev $2 2>/dev/null | grep -q 'inet $3 '" \
+    || fail "$2 in $1 never got $3: $(ip -n "$1" addr)"
+  wait_for 5 sh -c "ip -n $1 link show $2 | grep -q 'UP,LOWER_UP'" \
+    || fail "$2 in $1 is not up: $(ip -n "$1" link show "$2")"
+}
