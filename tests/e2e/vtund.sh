@@ -45,6 +45,10 @@ tunnel() {
   bg "client-$mode-$type" ip netns exec "$NS_B" "${via[@]}" \
     vtund -n -f "$E2E_DIR/client.conf" "$sess" 192.0.2.1
   local client=$LAST_PID
+  # Both ends up before the first packet: vtund ends its session on the EIO
+  # of a write to an interface still down, with the kernel's TUN as well.
+  wait_for 20 sh -c "ip -n $NS_A link show ${type}0 | grep -q '[<,]UP[,>]'" || fail "server's ${type}0 not up ($mode)"
+  wait_for 20 sh -c "ip -n $NS_B link show ${type}0 | grep -q '[<,]UP[,>]'" || fail "client's ${type}0 not up ($mode)"
   wait_for 15 ip netns exec "$NS_B" ping -c1 -W1 "$srv" || fail "no ping across the $type tunnel ($mode)"
 
   # Capture on the client's emulated interface while pinging both ways.
