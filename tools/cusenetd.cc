@@ -153,8 +153,9 @@ struct Daemon {
   control::Response handle(control::Request& req) {
     const std::string& cmd = req.args[0];
     bool json = req.args.size() > 1 && req.args[1] == "-j";
-    if (cmd == "status") return {0, status_view(json)};
     if (cmd == "capture") return capture.open(req);
+    if (cmd == "status") return {0, status_view(json)};
+    if (cmd == "link") return {0, link_view(tun.interfaces(), json)};
     if (cmd == "adopt") {
       if (req.fds.size() != 1) return {2, "adopt needs exactly one seccomp listener\n"};
       CN_LOG(daemon, info) << "supervising process tree of pid " << req.pid;
