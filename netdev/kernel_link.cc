@@ -283,6 +283,8 @@ class KernelLink final : public Link {
     watcher(now);
   }
 
+  int query(LinkEvent* now) override { return watch_->query(ifindex_, now); }
+
   int set_link(const LinkRequest& r) override {
     rtnl::LinkMessage m;
     m.hdr.nlmsg_type = RTM_SETLINK;

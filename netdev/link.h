@@ -66,6 +66,10 @@ class Link {
   // previous watcher; an empty one stops the reports. Once watch() returned,
   // the previous watcher is not running and will not run again.
   virtual void watch(LinkWatcher /*watcher*/) {}
+  // The stack's state now, asked synchronously, for what must not lag
+  // behind the reports (TUNSETLINK's EBUSY, POLLOUT): 0 or -errno;
+  // -EOPNOTSUPP where no stack stands behind the Link.
+  virtual int query(LinkEvent* /*now*/) { return -EOPNOTSUPP; }
   // 0 or -errno (the stack's, e.g. EINVAL for a bad MTU).
   virtual int set_link(const LinkRequest& /*request*/) { return -EOPNOTSUPP; }
 };

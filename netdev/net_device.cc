@@ -10,8 +10,9 @@
 
 namespace cusenet {
 
-NetDevice::NetDevice(Identity id, StatsFn stats)
-    : id_(std::move(id)), stats_(std::move(stats)), capture_(id_.type, id_.ifindex),
+NetDevice::NetDevice(Identity id, StatsFn stats, OpenFn open)
+    : id_(std::move(id)), stats_(std::move(stats)), open_(std::move(open)),
+      capture_(id_.type, id_.ifindex),
       name_(id_.name) {}
 
 void NetDevice::set_carrier(bool on) {
@@ -38,10 +39,22 @@ void NetDevice::bind(Link* link) {
     last_stats_ = stats_();
     stats_ = nullptr;
   }
+  if (!link) open_ = nullptr;
 }
 
 void NetDevice::stack_changed(const LinkEvent& e) {
   std::lock_guard lock(mu_);
+  stack_changed_locked(e);
+}
+
+bool NetDevice::up_now() {
+  std::lock_guard lock(mu_);
+  LinkEvent now;
+  if (link_ && link_->query(&now) == 0) stack_changed_locked(now);
+  return op_.admin_up();
+}
+
+void NetDevice::stack_changed_locked(const LinkEvent& e) {
   LinkState before = state_locked();
   op_.set_admin_up(e.up);
   if (e.mtu) mtu_ = e.mtu;
@@ -105,7 +118,10 @@ LinkState NetDevice::state_locked() const {
 
 void NetDevice::commit(const LinkState& before) {
   LinkState after = state_locked();
-  capture_.set_up(after.flags & IFF_UP);
+  const bool up = after.flags & IFF_UP;
+  capture_.set_up(up);
+  up_.store(up, std::memory_order_release);
+  if (((before.flags ^ after.flags) & IFF_UP) && open_) open_(up);
   const bool always = ((before.flags ^ after.flags) & IFF_UP) || before.mtu != after.mtu ||
                       before.name != after.name;
   const bool state_changed = before.flags != after.flags || before.operstate != after.operstate ||

@@ -18,9 +18,10 @@
 //
 // Thread safety: all methods may be called from any thread; they serialise
 // on one mutex per device, which is also held while the table's listeners
-// run. The packet path only touches capture(), which is lock-free.
+// run. The packet path only touches capture() and up(), which are lock-free.
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -67,10 +68,13 @@ class NetDevice {
     std::string name;
   };
   using StatsFn = std::function<LinkStats()>;
+  // ndo_open / ndo_stop: the admin state became `up`.
+  using OpenFn = std::function<void(bool up)>;
 
-  // stats: reads the driver's counters; called with the device's mutex held,
-  // until bind(nullptr).
-  NetDevice(Identity id, StatsFn stats);
+  // stats: reads the driver's counters; open: hears admin state changes.
+  // Both are called with the device's mutex held (they must not call back
+  // into the device), until bind(nullptr).
+  NetDevice(Identity id, StatsFn stats, OpenFn open = nullptr);
   NetDevice(const NetDevice&) = delete;
   NetDevice& operator=(const NetDevice&) = delete;
 
@@ -86,6 +90,12 @@ class NetDevice {
   void bind(Link* link);
   // What the Link's watcher reports.
   void stack_changed(const LinkEvent& event);
+  // IFF_UP as last reported; lock-free, for the packet path.
+  bool up() const { return up_.load(std::memory_order_acquire); }
+  // IFF_UP as the stack has it now: asked of the Link where it can answer
+  // (its reports may lag behind `ip link set up` by a moment), and taken as
+  // a report; else up().
+  bool up_now();
 
   // ---- Userspace (RTM_SETLINK) ----
   // Applied in do_setlink's order (MTU, admin state, operstate, link mode)
@@ -102,12 +112,15 @@ class NetDevice {
  private:
   friend class LinkTable;
   LinkState state_locked() const;
+  void stack_changed_locked(const LinkEvent& event);
   // Announces what changed since `before`, under the kernel's rules.
   void commit(const LinkState& before);
 
   const Identity id_;
   StatsFn stats_;
+  OpenFn open_;
   LinkStats last_stats_;
+  std::atomic<bool> up_{false};
   CaptureTap capture_;
   mutable std::mutex mu_;
   Operstate op_;

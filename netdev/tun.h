@@ -14,11 +14,9 @@
 // tx_dropped. A file's Notify runs on the I/O thread when a frame is queued,
 // and with the mutex held when an ioctl, a release or the device's end
 // changes its poll mask: it must not wait for anything a device call holds.
-//
-// Differences from the kernel, because the stack's state is not visible
-// here: POLLOUT is reported whether or not the interface is up (a write to
-// a down interface still fails with EIO, from the Link), and TUNSETLINK is
-// accepted while up. OTUNSETIFF (0x54ca) is served as TUNSETIFF.
+// POLLOUT and TUNSETLINK follow the interface's admin state as the Link
+// reports it (netdev/net_device.h); a write to a down interface fails with
+// EIO from the Link. OTUNSETIFF (0x54ca) is served as TUNSETIFF.
 #include <sys/types.h>
 
 #include <cstddef>

@@ -36,10 +36,13 @@ ssize_t TunFile::write(std::span<const std::byte> frame) {
 }
 
 PollMask TunFile::poll() {
-  if (!queue_.iface.load(std::memory_order_acquire)) return POLLERR;
-  // The kernel adds POLLOUT only while the interface is up; whether it is up
-  // is the stack's business, and a write to a down interface fails with EIO.
-  PollMask mask = POLLOUT | POLLWRNORM;
+  TunInterface* tun = queue_.iface.load(std::memory_order_acquire);
+  if (!tun) return POLLERR;
+  // POLLOUT only while the interface is up (tun_sock_writeable). The
+  // stack's reports may lag behind `ip link set up`: while they say down,
+  // the stack is asked.
+  PollMask mask = 0;
+  if (tun->up() || tun->up_now()) mask |= POLLOUT | POLLWRNORM;
   if (!queue_.ring.empty()) mask |= POLLIN | POLLRDNORM;
   return mask;
 }

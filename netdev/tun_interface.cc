@@ -45,6 +45,9 @@ std::shared_ptr<TunInterface> TunInterface::create(LinkFactory& factory, const C
         st.tx_bytes = raw->tx_bytes_.load(std::memory_order_relaxed);
         st.tx_dropped = raw->tx_dropped_.load(std::memory_order_relaxed);
         return st;
+      },
+      [raw](bool up) {
+        if (up) raw->wake_writers();
       });
   t->capture_.store(&t->netdev_->capture(), std::memory_order_release);
   t->table_ = factory.table();
@@ -187,6 +190,11 @@ void TunInterface::fill(TunCharDevice::InterfaceInfo* info) const {
   info->tx_packets = tx_packets_.load(std::memory_order_relaxed);
   info->tx_bytes = tx_bytes_.load(std::memory_order_relaxed);
   info->tx_dropped = tx_dropped_.load(std::memory_order_relaxed);
+}
+
+void TunInterface::wake_writers() {
+  TunGrace::Reader reader(grace_);
+  for (TunQueue* q : published_.load(std::memory_order_acquire)->queues) q->notify();
 }
 
 void TunInterface::deliver(FramePtr frame) {

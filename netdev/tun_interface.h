@@ -17,8 +17,9 @@
 //
 // The interface's NetDevice (net_device.h) carries its operstate, link
 // events and capture taps: carrier changes go to it as to the kernel's
-// netif_carrier_on/off, the Link's watcher reports the stack's admin state,
-// and both directions of the packet path pass its (lock-free) capture tap.
+// netif_carrier_on/off, the Link's watcher reports the stack's admin state
+// (which gates POLLOUT and TUNSETLINK), and both directions of the packet
+// path pass its (lock-free) capture tap.
 // It is published in the factory's LinkTable, if any, until destroy().
 #include <linux/if_tun.h>
 #include <sys/types.h>
@@ -104,6 +105,10 @@ class TunInterface : public std::enable_shared_from_this<TunInterface> {
   int set_carrier(bool on);
   bool carrier() const { return carrier_; }
   Link& link() { return *link_owner_; }
+  // IFF_UP: as last reported by the stack (lock-free), and as the stack has
+  // it now (asks it).
+  bool up() const { return netdev_->up(); }
+  bool up_now() { return netdev_->up_now(); }
 
   // tun_attach of a file that is not attached: -EBUSY (single queue taken),
   // -E2BIG (MAX_TAP_QUEUES).
@@ -140,6 +145,8 @@ class TunInterface : public std::enable_shared_from_this<TunInterface> {
   void remove_enabled(TunQueue* q);
   // withdraw_netdev while the Link exists; idempotent.
   void unpublish();
+  // NETDEV_UP (tun_device_event): the interface came up, POLLOUT with it.
+  void wake_writers();
 
   std::string name_;  // as created: for the packet path's log lines
   uint64_t netns_ = 0;

@@ -241,8 +241,8 @@ long TunFile::attached_ioctl(TunInterface& tun, unsigned cmd, uint64_t arg, User
       return 0;
     }
     case TUNSETLINK:
-      // The kernel refuses with EBUSY while the interface is up; up or down
-      // is the stack's state, which this device does not see.
+      // Only while down; the stack is asked, as its reports may lag behind.
+      if (tun.up_now()) return refuse(-EBUSY, cmd, "the interface is up");
       tun.link_type = static_cast<unsigned short>(arg);
       CN_LOG(tun, info) << tun.name() << ": link type " << tun.link_type;
       return 0;

@@ -28,9 +28,8 @@ constexpr const char* kUsage =
     "  status                 what the daemon serves, and its live objects\n"
     "  link [-j]              emulated interfaces of this network namespace, like\n"
     "                         `ip -d link`: operstate, flags, link mode, counters\n"
-    "  monitor [-j] [-c N]    live link events (RTM_NEWLINK/RTM_DELLINK)\n"
-    "  capture -i IF [-w FILE.pcap] [-c N] [--ring B:N:F:N]\n"
-    "                         capture an emulated interface (pcap, or a line a frame)\n"
+    "  tun [-j]               tun/tap interfaces of every namespace: TUNSETIFF flags,\n"
+    "                         queues, persist, owner, group, counters\n"
     "  ppp [-j]               PPP units and channels with state and counters\n"
     "  tty [-j]               emulated serial ports, their ptys and far ends\n"
     "  tty add null-modem     two ports joined by a null-modem cable, each reached\n"
@@ -40,6 +39,10 @@ constexpr const char* kUsage =
     "                         by seccomp injection (default), or with --bind as the\n"
     "                         daemon's FUSE files bind-mounted over /dev in a private\n"
     "                         mount namespace\n"
+    "  monitor [-j] [-c N]    live link events (RTM_NEWLINK/RTM_DELLINK) of this\n"
+    "                         network namespace's emulated interfaces\n"
+    "  capture -i IF [-w FILE.pcap] [-c N] [--ring B:N:F:N]\n"
+    "                         capture an emulated interface (pcap, or a line a frame)\n"
     "DIR defaults to $CUSENET_RUN_DIR or /run/cusenet.\n";
 
 int query(const std::string& run_dir, const std::vector<std::string>& args) {
@@ -241,6 +244,8 @@ int main(int argc, char** argv) {
   if (cmd == "link") return cusenet::link_command(run_dir, argc - i, argv + i);
   if (cmd == "monitor") return cusenet::monitor_command(run_dir, argc - i, argv + i);
   if (cmd == "capture") return cusenet::capture_command(run_dir, argc - i, argv + i);
+  // The daemon's own view of its tun/tap interfaces is its `link` command.
+  if (cmd == "tun") cmd = "link";
   std::vector<std::string> args{cmd};
   for (; i < argc; ++i) args.emplace_back(argv[i]);
   return query(run_dir, args);

@@ -188,6 +188,7 @@ struct Daemon {
     const std::string& cmd = req.args[0];
     bool json = req.args.size() > 1 && req.args[1] == "-j";
     if (cmd == "status") return {0, status_view(json)};
+    if (cmd == "link") return {0, link_view(tun.interfaces(), json)};
     if (cmd == "ppp") return {0, ppp_view(ppp.units(), ppp.channels(), ppp.open_files(), json)};
     if (cmd == "capture") return capture.open(req);
     if (cmd == "tty") {

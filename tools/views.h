@@ -1,10 +1,13 @@
 #pragma once
-// What `cusenetctl status` prints, as text in the style of iproute2 or as
-// JSON (-j). (`link` and `monitor` are drawn by cusenetctl from the rtnl
-// socket: tools/monitor.cc.)
+// What `cusenetctl status` and `cusenetctl tun` (the daemon's `link`
+// command: tun/tap interfaces of every namespace) print, as text in the
+// style of iproute2 or as JSON (-j). `cusenetctl link` and `monitor` are
+// drawn by cusenetctl from the rtnl socket (tools/monitor.cc).
 #include <cstddef>
 #include <string>
 #include <vector>
+
+#include "netdev/tun.h"
 
 namespace cusenet {
 
@@ -17,5 +20,6 @@ struct StatusView {
 };
 
 std::string format_status(const StatusView& v, bool json);
+std::string link_view(const std::vector<TunCharDevice::InterfaceInfo>& links, bool json);
 
 }  // namespace cusenet

@@ -60,6 +60,7 @@ expect_status tun_files 0
 links=$(ip netns exec "$E2E_TAG-p" "$CUSENETCTL" link)
 echo "$links" | grep -q '^[0-9]*: cnpersist: <> mtu 1500 state DOWN' || fail "persistent interface vanished: $links"
 echo "$links" | grep -q 'carrier off' || fail "persistent interface kept its carrier: $links"
+"$CUSENETCTL" tun | grep -q '^cnpersist:.*persist' || fail "not persistent: $("$CUSENETCTL" tun)"
 ip -n "$E2E_TAG-p" link show cnpersist >/dev/null || fail "kernel side of the persistent interface vanished"
 ip netns exec "$E2E_TAG-p" "$CUSENETCTL" run -- ip tuntap del dev cnpersist mode tun \
   || fail "ip tuntap del failed on the emulated device"

@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -309,6 +310,82 @@ TEST_F(LinkEvents, SubscriberSeesEveryChangeInStepWithTheKernel) {
   links.clear();
   ASSERT_EQ(sub->dump(&links), 0);
   EXPECT_TRUE(links.empty());
+}
+
+// Malformed requests on the rtnl socket get what netlink_rcv_skb and
+// rtnetlink_rcv_msg answer, and the connection and the daemon carry on.
+TEST_F(LinkEvents, MalformedRequestsGetTheKernelsAnswers) {
+  int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  fds_.push_back(fd);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, rtnl_path().c_str(), sizeof addr.sun_path - 1);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << std::strerror(errno);
+  auto answer = [fd](int ms) -> std::optional<std::vector<std::byte>> {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, ms) != 1) return std::nullopt;
+    std::vector<std::byte> buf(4096);
+    ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+    if (n <= 0) return std::nullopt;
+    buf.resize(static_cast<size_t>(n));
+    return buf;
+  };
+  // The error the answer carries, after checking it answers seq.
+  auto error_of = [](const std::vector<std::byte>& m, uint32_t seq) {
+    nlmsghdr h = rtnl::header_of(m);
+    EXPECT_EQ(h.nlmsg_type, NLMSG_ERROR);
+    EXPECT_EQ(h.nlmsg_seq, seq);
+    int error = 1;
+    EXPECT_TRUE(rtnl::parse_error(m, &error));
+    return error;
+  };
+  auto send_header = [fd](uint16_t type, uint32_t len, uint32_t seq, const std::vector<std::byte>& payload = {}) {
+    nlmsghdr h{};
+    h.nlmsg_len = len;
+    h.nlmsg_type = type;
+    h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    h.nlmsg_seq = seq;
+    std::vector<std::byte> out(sizeof h);
+    std::memcpy(out.data(), &h, sizeof h);
+    out.insert(out.end(), payload.begin(), payload.end());
+    ASSERT_EQ(::send(fd, out.data(), out.size(), 0), static_cast<ssize_t>(out.size()));
+  };
+
+  // Shorter than a header, or a length past the datagram: dropped unanswered.
+  ASSERT_EQ(::send(fd, "abc", 3, 0), 3);
+  send_header(RTM_GETLINK, 64, 5);
+  EXPECT_FALSE(answer(200)) << "a truncated datagram is not answered";
+  // RTM_GETLINK without its ifinfomsg.
+  send_header(RTM_GETLINK, sizeof(nlmsghdr), 6);
+  auto m = answer(kTimeoutMs);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(error_of(*m, 6), -EINVAL);
+  // A type beyond RTM_MAX.
+  send_header(0x7777, sizeof(nlmsghdr), 7);
+  m = answer(kTimeoutMs);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(error_of(*m, 7), -EOPNOTSUPP);
+  // RTM_SETLINK with an IFLA_MTU two bytes long.
+  std::vector<std::byte> payload(sizeof(ifinfomsg) + 8);
+  const uint16_t mtu_attr[] = {6, IFLA_MTU, 1400};
+  std::memcpy(payload.data() + sizeof(ifinfomsg), mtu_attr, sizeof mtu_attr);
+  payload[4] = std::byte{1};  // ifi_index 1
+  send_header(RTM_SETLINK, static_cast<uint32_t>(sizeof(nlmsghdr) + payload.size()), 8, payload);
+  m = answer(kTimeoutMs);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(error_of(*m, 8), -ERANGE);
+
+  // Still answering on this connection, and to everyone else.
+  send_header(rtnl::kJoinGroups, sizeof(nlmsghdr) + 4, 9, std::vector<std::byte>(4));
+  m = answer(kTimeoutMs);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(error_of(*m, 9), 0);
+  int err = 0;
+  auto c = RtnlClient::connect(rtnl_path(), &err);
+  ASSERT_TRUE(c) << std::strerror(-err);
+  std::vector<LinkMessage> links;
+  EXPECT_EQ(c->dump(&links), 0);
 }
 
 TEST_F(LinkEvents, LinkAndMonitorCommands) {

@@ -63,6 +63,22 @@ class FakeLink final : public Link {
     return 0;
   }
 
+  // A stack that brings every interface up at once, unless told otherwise.
+  void watch(LinkWatcher watcher) override {
+    watcher_ = std::move(watcher);
+    if (watcher_) watcher_(state());
+  }
+  int query(LinkEvent* now) override {
+    *now = state();
+    return 0;
+  }
+  // `ip link set up/down`; reported only when report is set, else only
+  // seen by a query.
+  void set_up(bool up, bool report = true) {
+    up_ = up;
+    if (report && watcher_) watcher_(state());
+  }
+
   // The stack transmits a frame on the interface.
   void transmit(const Bytes& b) { deliver_(make_frame(b)); }
   // `ip link set name`.
@@ -78,6 +94,10 @@ class FakeLink final : public Link {
   sockaddr hw_{};
 
  private:
+  LinkEvent state() const { return {up_, 0, "", 0}; }
+
+  bool up_ = true;
+  LinkWatcher watcher_;
   FakeFactory& factory_;
   std::string name_;
   uint64_t netns_;
@@ -784,7 +804,33 @@ TEST_F(AttachedTest, HardwareAddress) {
   EXPECT_EQ(ioctl(tap, SIOCSIFHWADDR, &s), -EADDRNOTAVAIL);
 }
 
+TEST_F(AttachedTest, LinkTypeOnlyWhileDown) {
+  FakeLink* link = factory.link("tun0");
+  EXPECT_EQ(ioctl_value(tun, TUNSETLINK, ARPHRD_PPP), -EBUSY);
+  link->set_up(false);
+  EXPECT_EQ(ioctl_value(tun, TUNSETLINK, ARPHRD_PPP), 0);
+  // Up in the stack, not yet reported: the stack is asked.
+  link->set_up(true, false);
+  EXPECT_EQ(ioctl_value(tun, TUNSETLINK, ARPHRD_NONE), -EBUSY);
+}
+
+TEST_F(AttachedTest, PolloutOnlyWhileUpAndWritersWokenWhenItComesUp) {
+  FakeLink* link = factory.link("tun0");
+  link->set_up(false);
+  EXPECT_EQ(tun->poll(), PollMask{0});
+  const int before = *tun.notified;
+  link->set_up(true);
+  EXPECT_GT(*tun.notified, before) << "NETDEV_UP wakes the writers";
+  EXPECT_EQ(tun->poll(), PollMask{POLLOUT | POLLWRNORM});
+  link->set_up(false);
+  EXPECT_EQ(tun->poll(), PollMask{0});
+  // Up in the stack, not yet reported: poll asks.
+  link->set_up(true, false);
+  EXPECT_EQ(tun->poll(), PollMask{POLLOUT | POLLWRNORM});
+}
+
 TEST_F(AttachedTest, LinkTypeShowsInTheAddressFamily) {
+  factory.link("tun0")->set_up(false);
   ASSERT_EQ(ioctl_value(tun, TUNSETLINK, ARPHRD_PPP), 0);
   ifreq ifr{};
   ASSERT_EQ(ioctl(tun, SIOCGIFHWADDR, &ifr), 0);
