@@ -4,23 +4,10 @@
 
 #include <sstream>
 
+#include "tools/json.h"
+
 namespace cusenet {
 namespace {
-
-std::string quoted(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
 
 // PPPIOCGFLAGS's bits by their SC_ names, settings and state alike.
 std::string sc_flags(unsigned flags) {
@@ -50,8 +37,8 @@ std::string int_list(const std::vector<int>& v, const char* sep) {
 }
 
 void unit_json(std::ostringstream& o, const PppDevice::UnitInfo& u) {
-  o << "{\"unit\":" << u.index << ",\"ifname\":" << quoted(u.ifname) << ",\"netns\":" << u.netns
-    << ",\"flags\":" << quoted(sc_flags(u.flags)) << ",\"mru\":" << u.mru << ",\"mrru\":" << u.mrru
+  o << "{\"unit\":" << u.index << ",\"ifname\":" << json_quoted(u.ifname) << ",\"netns\":" << u.netns
+    << ",\"flags\":" << json_quoted(sc_flags(u.flags)) << ",\"mru\":" << u.mru << ",\"mrru\":" << u.mrru
     << ",\"debug\":" << u.debug << ",\"channels\":[" << int_list(u.channels, ",")
     << "],\"files\":" << u.files << ",\"owner\":" << (u.owner ? "true" : "false")
     << ",\"queues\":{\"xmit\":" << u.xmit_queue << ",\"read\":" << u.read_queue

@@ -4,23 +4,10 @@
 
 #include <sstream>
 
+#include "tools/json.h"
+
 namespace cusenet {
 namespace {
-
-std::string quoted(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
 
 const char* kind(unsigned flags) { return (flags & IFF_TAP) ? "tap" : "tun"; }
 
@@ -45,8 +32,8 @@ std::string tun_flags(unsigned flags) {
 std::string format_status(const StatusView& v, bool json) {
   std::ostringstream o;
   if (json) {
-    o << "{\"frontend\":" << quoted(v.frontend) << ",\"run_dir\":" << quoted(v.run_dir) << ",\"devices\":[";
-    for (size_t i = 0; i < v.devices.size(); ++i) o << (i ? "," : "") << quoted(v.devices[i]);
+    o << "{\"frontend\":" << json_quoted(v.frontend) << ",\"run_dir\":" << json_quoted(v.run_dir) << ",\"devices\":[";
+    for (size_t i = 0; i < v.devices.size(); ++i) o << (i ? "," : "") << json_quoted(v.devices[i]);
     o << "],\"tun_files\":" << v.tun_files << ",\"tun_interfaces\":" << v.tun_interfaces
       << ",\"fuse_files\":" << v.fuse_files << ",\"injected_files\":" << v.injected_files
       << ",\"supervised\":" << v.supervised << "}\n";
@@ -66,8 +53,8 @@ std::string link_view(const std::vector<TunCharDevice::InterfaceInfo>& links, bo
     o << "[";
     for (size_t i = 0; i < links.size(); ++i) {
       const auto& l = links[i];
-      o << (i ? "," : "") << "{\"ifname\":" << quoted(l.name) << ",\"kind\":\"" << kind(l.flags)
-        << "\",\"netns\":" << l.netns << ",\"flags\":" << quoted(tun_flags(l.flags))
+      o << (i ? "," : "") << "{\"ifname\":" << json_quoted(l.name) << ",\"kind\":\"" << kind(l.flags)
+        << "\",\"netns\":" << l.netns << ",\"flags\":" << json_quoted(tun_flags(l.flags))
         << ",\"carrier\":" << (l.carrier ? "true" : "false") << ",\"persist\":" << (l.persist ? "true" : "false")
         << ",\"queues\":" << l.queues << ",\"owner\":" << static_cast<long>(l.owner)
         << ",\"group\":" << static_cast<long>(l.group) << ",\"stats\":{\"rx_packets\":" << l.rx_packets
