@@ -95,6 +95,8 @@ void CaptureRing::put(const CapturedFrame& f) {
   for (head = head_.load(std::memory_order_acquire);; head = head_.load(std::memory_order_acquire)) {
     slot = static_cast<unsigned>(head % req_.tp_frame_nr);
     if (status_of(frame(slot)).load(std::memory_order_acquire) != TP_STATUS_KERNEL) {
+      // Handed over since this head was read: the head has moved on.
+      if (head_.load(std::memory_order_acquire) != head) continue;
       drops_.fetch_add(1, std::memory_order_relaxed);
       packets_.fetch_add(1, std::memory_order_relaxed);
       return;
