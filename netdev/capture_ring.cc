@@ -71,8 +71,11 @@ CaptureRing::CaptureRing(const tpacket_req& req, UniqueFd memfd, UniqueFd eventf
     : req_(req), frames_per_block_(req.tp_block_size / req.tp_frame_size),
       size_(size_t{req.tp_block_size} * req.tp_block_nr), memfd_(std::move(memfd)),
       eventfd_(std::move(eventfd)), base_(base),
-      owned_(new std::atomic<bool>[req.tp_frame_nr]) {
-  for (unsigned i = 0; i < req.tp_frame_nr; ++i) owned_[i].store(false, std::memory_order_relaxed);
+      owned_(new std::atomic<bool>[req.tp_frame_nr]), seq_(new std::atomic<uint64_t>[req.tp_frame_nr]) {
+  for (unsigned i = 0; i < req.tp_frame_nr; ++i) {
+    owned_[i].store(false, std::memory_order_relaxed);
+    seq_[i].store(~uint64_t{0}, std::memory_order_relaxed);
+  }
 }
 
 CaptureRing::~CaptureRing() { ::munmap(base_, size_); }
@@ -88,9 +91,12 @@ void CaptureRing::put(const CapturedFrame& f) {
   // the head or lets go at once; one a lap ahead still writing it holds it
   // only for its copy, after which the slot says TP_STATUS_USER: a drop.
   unsigned slot;
-  for (uint64_t head = head_.load(std::memory_order_acquire);; head = head_.load(std::memory_order_acquire)) {
+  uint64_t head;
+  for (head = head_.load(std::memory_order_acquire);; head = head_.load(std::memory_order_acquire)) {
     slot = static_cast<unsigned>(head % req_.tp_frame_nr);
     if (status_of(frame(slot)).load(std::memory_order_acquire) != TP_STATUS_KERNEL) {
+      // Handed over since this head was read: the head has moved on.
+      if (head_.load(std::memory_order_acquire) != head) continue;
       drops_.fetch_add(1, std::memory_order_relaxed);
       packets_.fetch_add(1, std::memory_order_relaxed);
       return;
@@ -132,8 +138,16 @@ void CaptureRing::put(const CapturedFrame& f) {
   std::memcpy(h + kSockaddrOffset, &ll, sizeof ll);
   std::memcpy(h + at.mac, f.bytes.data(), snaplen);
 
-  status_of(h).store(status, std::memory_order_release);
+  seq_[slot].store(head, std::memory_order_relaxed);
+  status_of(h).store(status, std::memory_order_seq_cst);
   owned_[slot].store(false, std::memory_order_release);
+  // The client is busy with the frame before this one when it is still
+  // handed over, and of this lap: it will come here without sleeping.
+  const unsigned prev = slot == 0 ? req_.tp_frame_nr - 1 : slot - 1;
+  const bool client_behind = prev != slot &&
+                             (status_of(frame(prev)).load(std::memory_order_seq_cst) & TP_STATUS_USER) &&
+                             seq_[prev].load(std::memory_order_relaxed) == head - 1;
+  if (client_behind) return;
   uint64_t one = 1;
   (void)!::write(eventfd_.get(), &one, sizeof one);
 }
@@ -171,12 +185,12 @@ std::byte* RingReader::slot(unsigned i) const {
 
 const tpacket_hdr* RingReader::next() const {
   std::byte* s = slot(current_);
-  if (!(status_of(s).load(std::memory_order_acquire) & TP_STATUS_USER)) return nullptr;
+  if (!(status_of(s).load(std::memory_order_seq_cst) & TP_STATUS_USER)) return nullptr;
   return reinterpret_cast<const tpacket_hdr*>(s);
 }
 
 void RingReader::release() {
-  status_of(slot(current_)).store(TP_STATUS_KERNEL, std::memory_order_release);
+  status_of(slot(current_)).store(TP_STATUS_KERNEL, std::memory_order_seq_cst);
   current_ = (current_ + 1) % req_.tp_frame_nr;
 }
 

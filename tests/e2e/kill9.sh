@@ -57,10 +57,13 @@ wait_for 10 grep -q ready "$E2E_DIR/holder.log" || fail "persistent holder did n
 ip netns pids "$E2E_TAG-p" | xargs -r kill -KILL
 expect_status tun_files 0
 # No file attached: carrier off, as the kernel leaves a persistent tun.
+# (Here-strings, not pipes: grep -q may close a pipe early, and pipefail
+# would count its writer's SIGPIPE as a failure.)
 links=$(ip netns exec "$E2E_TAG-p" "$CUSENETCTL" link)
-echo "$links" | grep -q '^[0-9]*: cnpersist: <> mtu 1500 state DOWN' || fail "persistent interface vanished: $links"
-echo "$links" | grep -q 'carrier off' || fail "persistent interface kept its carrier: $links"
-"$CUSENETCTL" tun | grep -q '^cnpersist:.*persist' || fail "not persistent: $("$CUSENETCTL" tun)"
+grep -q '^[0-9]*: cnpersist: <> mtu 1500 state DOWN' <<<"$links" || fail "persistent interface vanished: $links"
+grep -q 'carrier off' <<<"$links" || fail "persistent interface kept its carrier: $links"
+tun_view=$("$CUSENETCTL" tun)
+grep -q '^cnpersist:.*persist' <<<"$tun_view" || fail "not persistent: $tun_view"
 ip -n "$E2E_TAG-p" link show cnpersist >/dev/null || fail "kernel side of the persistent interface vanished"
 ip netns exec "$E2E_TAG-p" "$CUSENETCTL" run -- ip tuntap del dev cnpersist mode tun \
   || fail "ip tuntap del failed on the emulated device"

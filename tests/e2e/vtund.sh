@@ -20,14 +20,17 @@ check_capture() {
   local file=$1 type=$2 srv=$3 cli=$4 lt="RAW" dump
   [ "$type" = tap ] && lt="EN10MB"
   dump=$(tcpdump -n -r "$file" 2>&1) || fail "tcpdump -r $file: $dump"
-  echo "$dump" | grep -q "^reading from file $file, link-type $lt " || fail "link type is not $lt: $dump"
-  count() { echo "$dump" | grep -c "IP $1 > $2: ICMP echo $3, .*, length $4\$" || true; }
+  grep -q "^reading from file $file, link-type $lt " <<<"$dump" || fail "link type is not $lt: $dump"
+  count() { grep -c "IP $1 > $2: ICMP echo $3, .*, length $4\$" <<<"$dump" || true; }
   [ "$(count "$srv" "$cli" request 64)" = 3 ] || fail "captured requests from $srv: $dump"
   [ "$(count "$cli" "$srv" reply 64)" = 3 ] || fail "captured replies to $srv: $dump"
   [ "$(count "$cli" "$srv" request 1208)" = 3 ] || fail "captured large requests from $cli: $dump"
   [ "$(count "$srv" "$cli" reply 1208)" = 3 ] || fail "captured large replies to $cli: $dump"
   log "$(echo "$dump" | grep -c ICMP) ICMP frames read back by tcpdump ($lt)"
 }
+
+# tunnel_up NETNS: its tun/tap interface is administratively up.
+tunnel_up() { grep -q '[<,]UP[,>]' <<<"$(ip -n "$1" -o link show type tun)"; }
 
 # tunnel MODE TYPE LOCAL PEER: brings a tunnel up, pings across, tears down.
 tunnel() {
@@ -45,10 +48,10 @@ tunnel() {
   bg "client-$mode-$type" ip netns exec "$NS_B" "${via[@]}" \
     vtund -n -f "$E2E_DIR/client.conf" "$sess" 192.0.2.1
   local client=$LAST_PID
-  # Both ends up before the first packet: vtund ends its session on the EIO
-  # of a write to an interface still down, with the kernel's TUN as well.
-  wait_for 20 sh -c "ip -n $NS_A link show ${type}0 | grep -q '[<,]UP[,>]'" || fail "server's ${type}0 not up ($mode)"
-  wait_for 20 sh -c "ip -n $NS_B link show ${type}0 | grep -q '[<,]UP[,>]'" || fail "client's ${type}0 not up ($mode)"
+  # Both ends' `up` commands first: a frame reaching an interface that is
+  # still down is EIO to its vtund, which ends the session (as on the kernel).
+  wait_for 15 tunnel_up "$NS_A" || fail "the server's $type interface did not come up ($mode)"
+  wait_for 15 tunnel_up "$NS_B" || fail "the client's $type interface did not come up ($mode)"
   wait_for 15 ip netns exec "$NS_B" ping -c1 -W1 "$srv" || fail "no ping across the $type tunnel ($mode)"
 
   # Capture on the client's emulated interface while pinging both ways.
@@ -74,7 +77,7 @@ tunnel() {
     echo "$links"
     local n; n=$(echo "$links" | grep -o "\"link_type\":\"$link_type\"" | wc -l)
     [ "$n" -eq 1 ] || fail "expected 1 emulated $type interface in $ns, the daemon shows $n"
-    echo "$links" | grep -q '"flags":\["UP","LOWER_UP","RUNNING"\],"mtu":[0-9]*,"operstate":"UNKNOWN"' \
+    grep -q '"flags":\["UP","LOWER_UP","RUNNING"\],"mtu":[0-9]*,"operstate":"UNKNOWN"' <<<"$links" \
       || fail "the $type interface in $ns is not up and running"
     echo "$links" | grep -o '"packets":[0-9]*' | while IFS=: read -r _ v; do
       [ "$v" -ge 4 ] || fail "a packet counter is $v on an emulated $type interface"
