@@ -52,15 +52,30 @@ size_t TtyPorts::size() const {
   return ports_.size();
 }
 
+void TtyPorts::export_devices(Exporter exporter) {
+  std::lock_guard lock(mu_);
+  exporter_ = std::move(exporter);
+}
+
 std::unique_ptr<TtyPorts::Port> TtyPorts::make_port(size_t number, std::string* why) {
   auto p = std::make_unique<Port>();
   p->port = std::make_shared<TtyPort>("ttyVP" + std::to_string(number), ldiscs_);
+  if (exporter_) {
+    p->device = std::make_unique<TtyDevice>(p->port);
+    if (int err = exporter_(*p->device)) {
+      *why = "/dev/" + p->port->name() + ": " + std::strerror(-err);
+      return nullptr;
+    }
+    p->path = "/dev/" + p->port->name();
+    return p;
+  }
   int err = 0;
   p->face = PtyFace::create(p->port, &err);
   if (!p->face) {
     *why = p->port->name() + ": no pty: " + std::strerror(-err);
     return nullptr;
   }
+  p->path = p->face->slave_path();
   return p;
 }
 
@@ -90,8 +105,8 @@ control::Response TtyPorts::add(const std::vector<std::string>& args) {
   }
   std::string out;
   for (auto& p : made) {
-    CN_LOG(tty, info) << p->port->name() << " on " << p->face->slave_path() << ", far end " << p->far;
-    out += p->port->name() + " " + p->face->slave_path() + "\n";
+    CN_LOG(tty, info) << p->port->name() << " on " << p->path << ", far end " << p->far;
+    out += p->port->name() + " " + p->path + "\n";
     ports_.push_back(std::move(p));
   }
   return {0, out};
@@ -106,11 +121,11 @@ std::string TtyPorts::view(bool json, size_t kernel_ttys) const {
     const unsigned modem = p->port->modem_lines();
     const int ldisc = p->port->ldisc();
     if (json) {
-      o << (first ? "" : ",") << "{\"name\":\"" << p->port->name() << "\",\"pty\":\""
-        << p->face->slave_path() << "\",\"far\":\"" << p->far << "\",\"ldisc\":" << ldisc
+      o << (first ? "" : ",") << "{\"name\":\"" << p->port->name() << "\",\"path\":\""
+        << p->path << "\",\"far\":\"" << p->far << "\",\"ldisc\":" << ldisc
         << ",\"modem\":\"" << modem_names(modem) << "\"}";
     } else {
-      o << p->port->name() << "  pty " << p->face->slave_path() << "  far " << p->far << "  ldisc "
+      o << p->port->name() << "  " << p->path << "  far " << p->far << "  ldisc "
         << ldisc << "  modem " << modem_names(modem) << "\n";
     }
     first = false;
