@@ -36,10 +36,15 @@ class TtyPorts {
   TtyPorts(const TtyPorts&) = delete;
   TtyPorts& operator=(const TtyPorts&) = delete;
 
-  // args after "add": "null-modem", or "tcp HOST:PORT". One line per new
-  // port: its name and the path a program opens (its device or pty slave).
+  // args after "add": "null-modem", or "tcp HOST:PORT", and optionally
+  // "--baud-emulation" (the ports keep their termios baud rate; a port
+  // reached through a pty keeps the rate of its own termios, 9600 8N1, as
+  // the slave's termios is the kernel pty's and never reaches it). One line
+  // per new port: its name and the path a program opens (its device or pty
+  // slave).
   control::Response add(const std::vector<std::string>& args);
-  // Name, path, far end, line discipline, modem lines of each port,
+  // Name, path, far end, line discipline, modem lines, line rate (and
+  // whether it is paced, with the line time used) of each port,
   // and how many kernel ttys have a discipline run by the daemon; -j: JSON.
   std::string view(bool json, size_t kernel_ttys) const;
   size_t size() const;
@@ -53,7 +58,7 @@ class TtyPorts {
     std::string far;
   };
   // A new port with its device or pty, or nullptr with the reason in *why.
-  std::unique_ptr<Port> make_port(size_t number, std::string* why);
+  std::unique_ptr<Port> make_port(size_t number, TtyPort::LineSpeed speed, std::string* why);
 
   const std::shared_ptr<LdiscTable> ldiscs_;
   mutable std::mutex mu_;
