@@ -153,10 +153,11 @@ netns() {
   ip -n "$NS" link set lo up
 }
 
-# null_modem: a new pair of emulated ports; the paths pppd opens in PTY_A,
-# PTY_B: their pty slaves, or on CUSE their own devices (/dev/ttyVP<n>).
+# null_modem [--baud-emulation]: a new pair of emulated ports; the paths
+# pppd opens in PTY_A, PTY_B: their pty slaves, or on CUSE their own devices
+# (/dev/ttyVP<n>).
 null_modem() {
-  local out; out=$("$CUSENETCTL" tty add null-modem) || fail "tty add null-modem: $out"
+  local out; out=$("$CUSENETCTL" tty add null-modem "$@") || fail "tty add null-modem: $out"
   PTY_A=$(echo "$out" | sed -n 1p | cut -d' ' -f2)
   PTY_B=$(echo "$out" | sed -n 2p | cut -d' ' -f2)
   [ -c "$PTY_A" ] && [ -c "$PTY_B" ] || fail "no character devices in: $out"
