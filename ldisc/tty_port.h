@@ -96,6 +96,8 @@ class TtyPort final : private Tty {
     double link_seconds;
   };
   Line line() const;
+  // Made with LineSpeed::baud.
+  bool paced() const { return pacer_ != nullptr; }
 
   // ---- file side (TtyFile), by the id open() gave
   int open(const Caller& caller, Notify notify, uint64_t* id);

@@ -38,8 +38,7 @@ class TtyPorts {
 
   // args after "add": "null-modem", or "tcp HOST:PORT", and optionally
   // "--baud-emulation" (the ports keep their termios baud rate; a port
-  // reached through a pty keeps the rate of its own termios, 9600 8N1, as
-  // the slave's termios is the kernel pty's and never reaches it). One line
+  // reached through a pty takes its slave's). One line
   // per new port: its name and the path a program opens (its device or pty
   // slave).
   control::Response add(const std::vector<std::string>& args);

@@ -3,6 +3,8 @@
 // clock, where only "not faster than the baud rate" is asserted (a slow
 // machine can only make it slower).
 #include <fcntl.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -13,6 +15,7 @@
 
 #include "ldisc/line_rate.h"
 #include "ldisc/null_modem.h"
+#include "ldisc/pty_face.h"
 #include "ldisc/tty_device.h"
 
 namespace cusenet {
@@ -211,6 +214,33 @@ TEST(TtyLineSpeed, ANullModemPairCarriesNoFasterThanTheSendersRate) {
   EXPECT_EQ(got, data);
   EXPECT_NEAR(a->line().link_seconds, 0.25, 1e-9);
   EXPECT_EQ(b->line().chars, 0u) << "the receiver sent nothing";
+}
+
+TEST(TtyLineSpeed, APortBehindAPtyTakesTheRateSetOnTheSlave) {
+  auto port = std::make_shared<TtyPort>("ttyVP0", LdiscTable::make(), TtyPort::LineSpeed::baud);
+  auto far = std::make_shared<Recorder>();
+  port->set_far_end(far);
+  int err = 0;
+  auto face = PtyFace::create(port, &err);
+  if (!face && (err == -ENOENT || err == -EACCES)) GTEST_SKIP() << "no /dev/ptmx here (" << err << ")";
+  ASSERT_NE(face, nullptr) << err;
+  const int slave = ::open(face->slave_path().c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+  ASSERT_GE(slave, 0);
+  termios t;
+  ASSERT_EQ(::tcgetattr(slave, &t), 0);
+  ::cfmakeraw(&t);
+  ::cfsetspeed(&t, B4800);
+  ASSERT_EQ(::tcsetattr(slave, TCSANOW, &t), 0);
+
+  const std::string data(240, 'z');  // 0.5 s at 4800 baud
+  const auto start = Clock::now();
+  ASSERT_EQ(::write(slave, data.data(), data.size()), 240);
+  ASSERT_TRUE(wait_until([&] { return far->count() == 240; }, std::chrono::seconds(30)));
+  EXPECT_GE(std::chrono::duration<double>(far->last - start).count(), 0.5);
+  const TtyPort::Line line = port->line();
+  EXPECT_EQ(line.baud, 4800u);
+  EXPECT_NEAR(line.link_seconds, 0.5, 1e-9);
+  ::close(slave);
 }
 
 }  // namespace
