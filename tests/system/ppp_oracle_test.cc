@@ -4,7 +4,10 @@
 // cusenetd and runs itself again under `cusenetctl run` (as =supervised), so
 // that /dev/ppp and the line discipline on its ptys are the emulator's; with
 // =cuse (tests/vm/cuse.sh) the daemon's CUSE /dev/ppp. Channels are the
-// N_PPP discipline on a kernel pty, as pppd's `pty` mode makes them.
+// N_PPP discipline on a kernel pty, as pppd's `pty` mode makes them; in the
+// cuse run, where the kernel's N_PPP cannot load (ppp_async would bring
+// ppp_generic, which takes /dev/ppp), on one of a null-modem pair of the
+// daemon's CUSE ttys (/dev/ttyVP<n>), the other port standing for the master.
 // Expectations are the kernel's; where the emulator differs on purpose the
 // test says why and skips.
 #include <fcntl.h>
@@ -23,6 +26,7 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -43,9 +47,6 @@ bool emulator() { return g_mode != "kernel"; }
 #define SKIP_IN_EMULATOR(why) \
   if (emulator()) GTEST_SKIP() << "kernel and emulator differ here: " << why
 
-// In the cuse run the kernel's own N_PPP cannot load (ppp_async would
-// bring ppp_generic, which takes /dev/ppp): channels there are the daemon's
-// ttys, tested with pppd.
 // An injected file is a SEQPACKET socket: its read/write are the socket's,
 // and a dead file shows as end of file (POLLIN, read 0) rather than POLLHUP,
 // which would need the daemon to refuse the client's writes too (EPIPE)
@@ -57,9 +58,6 @@ bool emulator() { return g_mode != "kernel"; }
     EXPECT_TRUE((revents) & POLLIN) << "an injected socket shows hangup as EOF"; \
   else                                                                               \
     EXPECT_TRUE((revents) & POLLHUP)
-
-#define NEEDS_KERNEL_PTY_CHANNEL() \
-  if (g_mode == "cuse") GTEST_SKIP() << "cuse run: no N_PPP on kernel ptys without the kernel's ppp_generic"
 
 int err(long r) { return r < 0 ? errno : 0; }
 
@@ -109,12 +107,33 @@ class PppOracle : public ::testing::Test {
     EXPECT_EQ(err(::ioctl(fd, PPPIOCNEWUNIT, unit)), 0) << std::strerror(errno);
     return fd;
   }
-  // A kernel pty whose slave carries N_PPP: the slave fd, the master in
-  // *master, the channel index in *chan.
-  int ppp_pty(int* master, int* chan) {
+  // A kernel pty, or in the cuse run a null-modem pair of CUSE ttys: the
+  // slave fd, the master (the far port) in *master.
+  int tty_pair(int* master) {
+    if (g_mode == "cuse") {
+      int status = -1;
+      const std::string out = g_daemon->ctl({"tty", "add", "null-modem"}, &status);
+      char near[64] = "", far[64] = "";
+      if (status != 0 || std::sscanf(out.c_str(), "%*s %63s %*s %63s", near, far) != 2) {
+        ADD_FAILURE() << "tty add null-modem: " << out;
+        return -1;
+      }
+      *master = keep(::open(far, O_RDWR | O_NOCTTY | O_CLOEXEC));
+      termios t{};
+      ::tcgetattr(*master, &t);
+      ::cfmakeraw(&t);
+      ::tcsetattr(*master, TCSANOW, &t);
+      return keep(::open(near, O_RDWR | O_NOCTTY | O_CLOEXEC));
+    }
     *master = keep(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
     if (*master < 0 || ::grantpt(*master) != 0 || ::unlockpt(*master) != 0) return -1;
-    int slave = keep(::open(::ptsname(*master), O_RDWR | O_NOCTTY | O_CLOEXEC));
+    return keep(::open(::ptsname(*master), O_RDWR | O_NOCTTY | O_CLOEXEC));
+  }
+  // A tty of tty_pair() carrying N_PPP: the slave fd, the master in
+  // *master, the channel index in *chan.
+  int ppp_pty(int* master, int* chan) {
+    int slave = tty_pair(master);
+    if (slave < 0 || *master < 0) return -1;
     termios t{};
     ::tcgetattr(slave, &t);
     ::cfmakeraw(&t);
@@ -243,7 +262,6 @@ TEST_F(PppOracle, UnitWithoutChannelsReadsEof) {
 // ------------------------------------------------------------------ channels
 
 TEST_F(PppOracle, NppOnAPtyIsAChannel) {
-  NEEDS_KERNEL_PTY_CHANNEL();
   int master, chan = -1;
   int slave = ppp_pty(&master, &chan);
   ASSERT_GE(slave, 0);
@@ -257,7 +275,6 @@ TEST_F(PppOracle, NppOnAPtyIsAChannel) {
 }
 
 TEST_F(PppOracle, ConnectAndDisconnect) {
-  NEEDS_KERNEL_PTY_CHANNEL();
   int master, chan;
   ASSERT_GE(ppp_pty(&master, &chan), 0);
   int cfd = attach_channel(chan);
@@ -272,7 +289,6 @@ TEST_F(PppOracle, ConnectAndDisconnect) {
 }
 
 TEST_F(PppOracle, AsyncChannelIoctlsAndDefaults) {
-  NEEDS_KERNEL_PTY_CHANNEL();
   int master, chan;
   ASSERT_GE(ppp_pty(&master, &chan), 0);
   int cfd = attach_channel(chan);
@@ -301,7 +317,6 @@ TEST_F(PppOracle, AsyncChannelIoctlsAndDefaults) {
 }
 
 TEST_F(PppOracle, LcpLeavesTheTtyFramedWithEveryControlCharacterEscaped) {
-  NEEDS_KERNEL_PTY_CHANNEL();
   int master, chan;
   ASSERT_GE(ppp_pty(&master, &chan), 0);
   int cfd = attach_channel(chan);
@@ -324,7 +339,6 @@ TEST_F(PppOracle, LcpLeavesTheTtyFramedWithEveryControlCharacterEscaped) {
 }
 
 TEST_F(PppOracle, AFrameFromTheTtyReachesTheChannel) {
-  NEEDS_KERNEL_PTY_CHANNEL();
   int master, chan;
   ASSERT_GE(ppp_pty(&master, &chan), 0);
   int cfd = attach_channel(chan);
@@ -356,7 +370,6 @@ TEST_F(PppOracle, AFrameFromTheTtyReachesTheChannel) {
 }
 
 TEST_F(PppOracle, HangupKillsTheChannel) {
-  NEEDS_KERNEL_PTY_CHANNEL();
   int master, chan;
   int slave = ppp_pty(&master, &chan);
   ASSERT_GE(slave, 0);
