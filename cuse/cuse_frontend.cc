@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -47,7 +48,12 @@ struct CuseOps {
   // A kernel driver already holding the name (tun.ko's /dev/net/tun) keeps
   // its node, and ours gets none: say so, and leave that node alone.
   static void init_done(void* userdata) {
-    const auto& n = *static_cast<CuseFrontend::Node*>(userdata);
+    auto& n = *static_cast<CuseFrontend::Node*>(userdata);
+    n.frontend->node_ready(n, check_node(n));
+  }
+
+  // 1 when /dev/<name> is our node (given the device's mode), or -errno.
+  static int check_node(const CuseFrontend::Node& n) {
     const std::string name = n.device->name();
     const std::string path = "/dev/" + name;
     std::string sysfs_name = name;
@@ -57,18 +63,20 @@ struct CuseOps {
     std::ifstream("/sys/class/cuse/" + sysfs_name + "/dev") >> major_nr >> colon >> minor_nr;
     struct stat st;
     if (::stat(path.c_str(), &st) != 0) {
-      CN_LOG(cuse, error) << path << " did not appear: " << std::strerror(errno);
-      return;
+      const int err = errno;
+      CN_LOG(cuse, error) << path << " did not appear: " << std::strerror(err);
+      return -err;
     }
     if (!S_ISCHR(st.st_mode) || colon != ':' || major(st.st_rdev) != major_nr ||
         minor(st.st_rdev) != minor_nr) {
       CN_LOG(cuse, error) << path << " belongs to another driver (" << major(st.st_rdev) << ':'
                           << minor(st.st_rdev) << "); ours is " << major_nr << ':' << minor_nr;
-      return;
+      return -EEXIST;
     }
     if (::chmod(path.c_str(), n.device->mode()) != 0)
       CN_LOG(cuse, warning) << "chmod " << path << ": " << std::strerror(errno);
     CN_LOG(cuse, info) << path << " ready (" << major_nr << ':' << minor_nr << ')';
+    return 1;
   }
 
   static void open(fuse_req_t req, fuse_file_info* fi) { core(req).open(req, *node(req).device, fi); }
@@ -141,41 +149,51 @@ bool CuseFrontend::available() {
   return true;
 }
 
+std::unique_ptr<CuseFrontend::Node> CuseFrontend::make_node(Device* device, int* err) {
+  const cuse_lowlevel_ops ops = CuseOps::table();
+  auto n = std::make_unique<Node>(Node{this, device, nullptr, 0});
+  const std::string devname = std::string("DEVNAME=") + device->name();
+  const char* info[] = {devname.c_str()};
+  cuse_info ci{};
+  ci.dev_info_argc = 1;
+  ci.dev_info_argv = info;
+  ci.flags = CUSE_UNRESTRICTED_IOCTL;
+  char prog[] = "cusenetd";
+  char* argv[] = {prog, nullptr};
+  fuse_args args = FUSE_ARGS_INIT(1, argv);
+  n->session = cuse_lowlevel_new(&args, &ci, &ops, n.get());
+  fuse_opt_free_args(&args);
+  if (!n->session) {
+    *err = -EINVAL;
+    return nullptr;
+  }
+  const int fd = ::open("/dev/cuse", O_RDWR | O_CLOEXEC);
+  *err = fd < 0 ? -errno : fuse_session_custom_io(n->session, &kCuseIo, fd);
+  if (*err) {
+    CN_LOG(cuse, error) << "/dev/cuse for " << device->name() << ": " << std::strerror(-*err);
+    if (fd >= 0) ::close(fd);
+    fuse_session_destroy(n->session);
+    return nullptr;
+  }
+  return n;
+}
+
 int CuseFrontend::start() {
   if (started_) return -EBUSY;
   started_ = true;
   route_libfuse_log();
-  const cuse_lowlevel_ops ops = CuseOps::table();
+  std::vector<fuse_session*> sessions;
   for (Device* device : devices_) {
-    auto n = std::make_unique<Node>(Node{this, device, nullptr});
-    const std::string devname = std::string("DEVNAME=") + device->name();
-    const char* info[] = {devname.c_str()};
-    cuse_info ci{};
-    ci.dev_info_argc = 1;
-    ci.dev_info_argv = info;
-    ci.flags = CUSE_UNRESTRICTED_IOCTL;
-    char prog[] = "cusenetd";
-    char* argv[] = {prog, nullptr};
-    fuse_args args = FUSE_ARGS_INIT(1, argv);
-    n->session = cuse_lowlevel_new(&args, &ci, &ops, n.get());
-    fuse_opt_free_args(&args);
-    if (!n->session) {
-      destroy_sessions();
-      return -EINVAL;
-    }
-    const int fd = ::open("/dev/cuse", O_RDWR | O_CLOEXEC);
-    const int err = fd < 0 ? -errno : fuse_session_custom_io(n->session, &kCuseIo, fd);
-    if (err) {
-      CN_LOG(cuse, error) << "/dev/cuse for " << device->name() << ": " << std::strerror(-err);
-      if (fd >= 0) ::close(fd);
-      fuse_session_destroy(n->session);
+    int err = 0;
+    auto n = make_node(device, &err);
+    if (!n) {
       destroy_sessions();
       return err;
     }
+    sessions.push_back(n->session);
+    std::lock_guard lock(mu_);
     nodes_.push_back(std::move(n));
   }
-  std::vector<fuse_session*> sessions;
-  for (const auto& n : nodes_) sessions.push_back(n->session);
   loop_ = std::make_unique<SessionLoop>(*core_, std::move(sessions), log::Channel::cuse);
   if (int r = loop_->start()) {
     destroy_sessions();
@@ -184,14 +202,43 @@ int CuseFrontend::start() {
   return 0;
 }
 
+int CuseFrontend::add(Device* device) {
+  if (!loop_) return -EINVAL;
+  int err = 0;
+  auto made = make_node(device, &err);
+  if (!made) return err;
+  Node& n = *made;
+  std::unique_lock lock(mu_);
+  nodes_.push_back(std::move(made));
+  if (int r = loop_->add(n.session)) return r;
+  // CUSE_INIT is served on the loop's thread; an answer under a loaded
+  // emulator takes well under a second.
+  constexpr auto kInitTimeout = std::chrono::seconds(10);
+  if (!ready_cv_.wait_for(lock, kInitTimeout, [&] { return n.ready != 0; })) {
+    CN_LOG(cuse, error) << "/dev/" << device->name() << ": no CUSE_INIT from the kernel";
+    return -ETIMEDOUT;
+  }
+  return n.ready < 0 ? n.ready : 0;
+}
+
+void CuseFrontend::node_ready(Node& n, int state) {
+  std::lock_guard lock(mu_);
+  n.ready = state;
+  ready_cv_.notify_all();
+}
+
 void CuseFrontend::destroy_sessions() {
   // Closing /dev/cuse removes the device node.
+  std::lock_guard lock(mu_);
   for (const auto& n : nodes_) fuse_session_destroy(n->session);
   nodes_.clear();
 }
 
 void CuseFrontend::stop() {
-  if (nodes_.empty()) return;
+  {
+    std::lock_guard lock(mu_);
+    if (nodes_.empty()) return;
+  }
   loop_->stop();
   core_->shutdown();
   destroy_sessions();

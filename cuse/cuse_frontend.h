@@ -3,8 +3,10 @@
 // device per Device, named by its name() (/dev/net/tun, /dev/ppp), with
 // unrestricted ioctls whose arguments travel by the FUSE ioctl retry
 // protocol, planned from cuse/ioctl_table.h.
+#include <condition_variable>
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "core/file.h"
@@ -31,6 +33,11 @@ class CuseFrontend {
   // nodes appear under /dev once the kernel's CUSE_INIT is answered, and
   // are then given their device's mode. 0 or -errno. Once only.
   int start();
+  // Registers one more device while the others are served (a tty port
+  // added at run time) and waits, a few seconds at most, until its node is
+  // ready. The device must outlive the frontend; stop() removes it with the
+  // others. 0 or -errno (-EEXIST: another driver has the name).
+  int add(Device* device);
   // Fails parked reads, releases every open file and removes the devices
   // (files still open fail from then on). Idempotent.
   void stop();
@@ -46,12 +53,18 @@ class CuseFrontend {
     CuseFrontend* frontend;
     Device* device;
     fuse_session* session;
+    int ready;  // under mu_: 0 until CUSE_INIT is answered, then 1 or -errno
   };
 
+  // A session on an open of /dev/cuse for device, or nullptr with -errno.
+  std::unique_ptr<Node> make_node(Device* device, int* err);
+  void node_ready(Node& n, int state);
   void destroy_sessions();
 
   std::vector<Device*> devices_;
-  std::vector<std::unique_ptr<Node>> nodes_;
+  mutable std::mutex mu_;
+  std::condition_variable ready_cv_;
+  std::vector<std::unique_ptr<Node>> nodes_;  // under mu_
   std::unique_ptr<RequestCore> core_;
   std::unique_ptr<SessionLoop> loop_;
   bool started_ = false;

@@ -106,12 +106,43 @@ const IoctlLayout kTable[] = {
     {PPPIOCGXASYNCMAP, "PPPIOCGXASYNCMAP", Arg::pointer, 0, sizeof(ext_accm), nullptr},
 };
 
+// tty_ioctl, tty_mode_ioctl and the serial core: the 36-byte kernel termios
+// (not glibc's struct), the modem lines as an int, the rest by value.
+constexpr size_t kTermios = 36;
+const IoctlLayout kTtyTable[] = {
+    {TCGETS, "TCGETS", Arg::pointer, 0, kTermios, nullptr},
+    {TCSETS, "TCSETS", Arg::pointer, kTermios, 0, nullptr},
+    {TCSETSW, "TCSETSW", Arg::pointer, kTermios, 0, nullptr},
+    {TCSETSF, "TCSETSF", Arg::pointer, kTermios, 0, nullptr},
+    {TIOCMGET, "TIOCMGET", Arg::pointer, 0, kInt, nullptr},
+    {TIOCMSET, "TIOCMSET", Arg::pointer, kInt, 0, nullptr},
+    {TIOCMBIS, "TIOCMBIS", Arg::pointer, kInt, 0, nullptr},
+    {TIOCMBIC, "TIOCMBIC", Arg::pointer, kInt, 0, nullptr},
+    {TIOCEXCL, "TIOCEXCL", Arg::none, 0, 0, nullptr},
+    {TIOCNXCL, "TIOCNXCL", Arg::none, 0, 0, nullptr},
+    {TIOCGEXCL, "TIOCGEXCL", Arg::pointer, 0, kInt, nullptr},
+    {TCFLSH, "TCFLSH", Arg::value, 0, 0, nullptr},
+    {TCXONC, "TCXONC", Arg::value, 0, 0, nullptr},
+    {TCSBRK, "TCSBRK", Arg::value, 0, 0, nullptr},
+    {TCSBRKP, "TCSBRKP", Arg::value, 0, 0, nullptr},
+    {TIOCSBRK, "TIOCSBRK", Arg::none, 0, 0, nullptr},
+    {TIOCCBRK, "TIOCCBRK", Arg::none, 0, 0, nullptr},
+    {TIOCVHANGUP, "TIOCVHANGUP", Arg::none, 0, 0, nullptr},
+    {TIOCGWINSZ, "TIOCGWINSZ", Arg::pointer, 0, sizeof(winsize), nullptr},
+    {TIOCSWINSZ, "TIOCSWINSZ", Arg::pointer, sizeof(winsize), 0, nullptr},
+    {FIONREAD, "FIONREAD", Arg::pointer, 0, kInt, nullptr},
+    {TIOCOUTQ, "TIOCOUTQ", Arg::pointer, 0, kInt, nullptr},
+};
+
 }  // namespace
 
 std::span<const IoctlLayout> ioctl_table() { return kTable; }
+std::span<const IoctlLayout> tty_ioctl_table() { return kTtyTable; }
 
 const IoctlLayout* find_ioctl(unsigned cmd) {
   for (const auto& l : kTable)
+    if (l.cmd == cmd) return &l;
+  for (const auto& l : kTtyTable)
     if (l.cmd == cmd) return &l;
   return nullptr;
 }

@@ -31,6 +31,13 @@ struct IoctlLayout {
 };
 
 std::span<const IoctlLayout> ioctl_table();
+// The tty layer's own ioctls (termios, modem lines, exclusive mode, flush),
+// which a CUSE tty device (/dev/ttyVP<n>) must fetch like any other. Kept
+// out of ioctl_table() because the seccomp filter must not take them: on a
+// supervised process's kernel tty the kernel answers them, and every
+// isatty() would otherwise be a round trip to the daemon.
+std::span<const IoctlLayout> tty_ioctl_table();
+// Either table's entry for cmd, or null.
 const IoctlLayout* find_ioctl(unsigned cmd);
 
 // "TUNSETIFF(0x7ffc...)" / "TUNSETPERSIST(1)" / "0x1234(0x...)" for --trace.

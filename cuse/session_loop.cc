@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #define LOOP_LOG(lvl) BOOST_LOG_SEV(::cusenet::log::get(channel_), ::cusenet::log::Level::lvl)
 
@@ -17,20 +18,46 @@ SessionLoop::SessionLoop(RequestCore& core, std::vector<fuse_session*> sessions,
                          log::Channel channel)
     : core_(core), sessions_(std::move(sessions)), channel_(channel) {}
 
+namespace {
+
+// Non-blocking: a request can vanish between poll and read (its caller
+// was killed before we read it), and a blocked read would miss stop().
+int set_nonblocking(fuse_session* se) {
+  const int fd = fuse_session_fd(se);
+  const int fl = ::fcntl(fd, F_GETFL);
+  if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
+  return 0;
+}
+
+}  // namespace
+
 int SessionLoop::start() {
   if (thread_.joinable()) return -EBUSY;
   if (core_.wake_fd() < 0) return -EMFILE;
   stop_fd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!stop_fd_) return -errno;
-  // Non-blocking: a request can vanish between poll and read (its caller
-  // was killed before we read it), and a blocked read would miss stop().
-  for (fuse_session* se : sessions_) {
-    const int fd = fuse_session_fd(se);
-    const int fl = ::fcntl(fd, F_GETFL);
-    if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
-  }
+  add_fd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!stop_fd_ || !add_fd_) return -errno;
+  for (fuse_session* se : sessions_)
+    if (int r = set_nonblocking(se)) return r;
   thread_ = std::thread([this] { run(); });
   return 0;
+}
+
+int SessionLoop::add(fuse_session* se) {
+  if (!thread_.joinable()) return -EINVAL;
+  if (int r = set_nonblocking(se)) return r;
+  std::lock_guard lock(mu_);
+  added_.push_back(se);
+  const uint64_t one = 1;
+  (void)!::write(add_fd_.get(), &one, sizeof one);
+  return 0;
+}
+
+std::vector<fuse_session*> SessionLoop::take_added() {
+  std::lock_guard lock(mu_);
+  uint64_t count;
+  (void)!::read(add_fd_.get(), &count, sizeof count);
+  return std::exchange(added_, {});
 }
 
 void SessionLoop::stop() {
@@ -41,12 +68,14 @@ void SessionLoop::stop() {
 }
 
 void SessionLoop::run() {
-  std::vector<pollfd> fds{{stop_fd_.get(), POLLIN, 0}, {core_.wake_fd(), POLLIN, 0}};
+  constexpr size_t kFirst = 3;  // fds[kFirst + i] is sessions_[i]'s
+  std::vector<pollfd> fds{{stop_fd_.get(), POLLIN, 0}, {core_.wake_fd(), POLLIN, 0},
+                          {add_fd_.get(), POLLIN, 0}};
   for (fuse_session* se : sessions_) fds.push_back({fuse_session_fd(se), POLLIN, 0});
   std::vector<fuse_buf> bufs(sessions_.size(), fuse_buf{});
-  size_t live = sessions_.size();
 
-  while (live > 0) {
+  // Runs until stop(), even once every session has ended: one may be added.
+  for (;;) {
     if (::poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) continue;
       LOOP_LOG(error) << "poll: " << std::strerror(errno);
@@ -54,8 +83,15 @@ void SessionLoop::run() {
     }
     if (fds[0].revents) break;
     if (fds[1].revents) core_.run_wakeups();
+    if (fds[2].revents) {
+      for (fuse_session* se : take_added()) {
+        sessions_.push_back(se);
+        fds.push_back({fuse_session_fd(se), POLLIN, 0});
+        bufs.push_back(fuse_buf{});
+      }
+    }
     for (size_t i = 0; i < sessions_.size(); ++i) {
-      pollfd& p = fds[i + 2];
+      pollfd& p = fds[i + kFirst];
       if (!p.revents) continue;
       fuse_session* se = sessions_[i];
       const int res = fuse_session_receive_buf(se, &bufs[i]);
@@ -68,7 +104,6 @@ void SessionLoop::run() {
       if (res < 0) LOOP_LOG(error) << "reading the session: " << std::strerror(-res);
       LOOP_LOG(info) << "session ended";
       p.fd = -1;  // poll skips it from now on
-      --live;
     }
   }
   for (fuse_buf& b : bufs) std::free(b.mem);

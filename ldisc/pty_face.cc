@@ -18,6 +18,7 @@ struct PtyFace::State {
   std::shared_ptr<TtyPort> port;
   uint64_t file = 0;
   UniqueFd master, wake;
+  int slave = -1;  // the face's own, open until the thread has ended
   std::atomic<bool> stop{false};
 
   void signal() const {
@@ -25,7 +26,20 @@ struct PtyFace::State {
     (void)!::write(wake.get(), &one, sizeof one);
   }
   void run();
+  void follow_slave_rate();
 };
+
+void PtyFace::State::follow_slave_rate() {
+  constexpr uint32_t kLine = CBAUD | CSIZE | PARENB | CSTOPB;
+  termios t;
+  KernelTermios k;
+  LocalMemory mem;
+  const auto at = reinterpret_cast<uint64_t>(&k);
+  if (::tcgetattr(slave, &t) != 0 || port->ioctl(file, Caller::self(), TCGETS, at, mem) != 0) return;
+  if (((k.c_cflag ^ t.c_cflag) & kLine) == 0) return;
+  k.c_cflag = (k.c_cflag & ~kLine) | (t.c_cflag & kLine);
+  port->ioctl(file, Caller::self(), TCSETS, at, mem);
+}
 
 // Held bytes wait for the side that refused them; each side is read only
 // when nothing of it is held, so neither buffer grows past one read.
@@ -46,6 +60,7 @@ void PtyFace::State::run() {
     }
     if (fds[1].revents & POLLIN) {
       const ssize_t n = ::read(master.get(), buf, sizeof buf);
+      if (n > 0 && port->paced()) follow_slave_rate();
       if (n > 0) to_port.assign(buf, buf + n);
     }
     if (!to_port.empty()) {
@@ -86,6 +101,7 @@ std::unique_ptr<PtyFace> PtyFace::create(std::shared_ptr<TtyPort> port, int* err
 
   auto s = std::make_shared<State>();
   s->port = port;
+  s->slave = slave.get();
   s->master = std::move(master);
   s->wake = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   std::weak_ptr<State> weak = s;

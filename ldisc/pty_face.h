@@ -6,7 +6,10 @@
 // program can set its line discipline there (cuse/kernel_ttys.h), so two
 // pppd on the slaves of a null-modem pair talk across the emulated ports.
 // The slave's termios and modem lines stay the kernel pty's own; the port is
-// CLOCAL, so that its peer's carrier does not hang it up.
+// CLOCAL, so that its peer's carrier does not hang it up. A paced port
+// (TtyPort::LineSpeed::baud) takes the slave's rate and frame (CBAUD, CSIZE,
+// PARENB, CSTOPB) with the next bytes the slave sends, so that a program
+// setting its speed on the slave sets the line's.
 #include <memory>
 #include <string>
 #include <thread>

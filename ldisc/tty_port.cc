@@ -42,10 +42,14 @@ class TtyPort::Entry final : public TtyEntry {
   const uint64_t gen_;
 };
 
-TtyPort::TtyPort(std::string name, std::shared_ptr<LdiscTable> ldiscs)
-    : name_(std::move(name)), ldiscs_(std::move(ldiscs)) {}
+TtyPort::TtyPort(std::string name, std::shared_ptr<LdiscTable> ldiscs, LineSpeed speed)
+    : name_(std::move(name)), ldiscs_(std::move(ldiscs)) {
+  rate_.set_termios(termios_);
+  if (speed == LineSpeed::baud) pacer_ = std::make_unique<LineTimer>([this] { push(); });
+}
 
 TtyPort::~TtyPort() {
+  pacer_.reset();
   detach_ldisc();
   // What the discipline's close left to do (a PPP channel's unregister).
   for (auto& fn : std::exchange(pending_.work, {})) fn();
@@ -89,9 +93,19 @@ void TtyPort::push() {
   if (pushing_) return;
   pushing_ = true;
   bool drained = false;
+  bool paced_out = false;  // the line, not the far end, holds the rest back
   while (can_transmit()) {
-    chunk.resize(xmit_.size());
-    std::transform(xmit_.begin(), xmit_.end(), chunk.begin(),
+    size_t len = xmit_.size();
+    if (pacer_) {
+      len = rate_.allowance(len, LineRate::Clock::now());
+      if (len == 0) {
+        pacer_->arm(rate_.next_due());
+        paced_out = true;
+        break;
+      }
+    }
+    chunk.resize(len);
+    std::transform(xmit_.begin(), xmit_.begin() + static_cast<ptrdiff_t>(len), chunk.begin(),
                    [](uint8_t c) { return std::byte{c}; });
     const uint64_t gen = xmit_gen_;
     const auto far = far_;
@@ -100,11 +114,15 @@ void TtyPort::push() {
     const size_t n = std::min(far->transmit(chunk), chunk.size());
     lock.lock();
     if (gen == xmit_gen_) xmit_.erase(xmit_.begin(), xmit_.begin() + static_cast<ptrdiff_t>(n));
+    if (pacer_) rate_.sent(n);
     if (n > 0) drained = true;
     // Short, and no wakeup came while we were out: wait for one.
     if (n < chunk.size() && !wakeup_) stuffed_ = true;
   }
   pushing_ = false;
+  // Emptied, or held by the far end or flow control: the line idles, and
+  // starts afresh when there is something to send again.
+  if (pacer_ && !paced_out) rate_.idle();
   if (drained) {
     if (ldisc_) ldisc_->write_wakeup();
     pending_.notify = true;
@@ -187,6 +205,11 @@ unsigned TtyPort::modem_lines() const {
 int TtyPort::ldisc() const {
   std::lock_guard lock(mu_);
   return ldisc_ ? ldisc_ref_.num() : -1;
+}
+
+TtyPort::Line TtyPort::line() const {
+  std::lock_guard lock(mu_);
+  return {pacer_ && rate_.paced(), rate_.baud(), rate_.bits(), rate_.chars(), rate_.link_seconds()};
 }
 
 void TtyPort::set_modem_outputs(unsigned set, unsigned clear) {
@@ -345,6 +368,7 @@ void TtyPort::set_termios(const KernelTermios& t) {
   // All 36 bytes, c_line included, as tty_set_termios copies them: c_line
   // reads back what was written but does not change the discipline.
   termios_ = t;
+  rate_.set_termios(t);
   const bool was_b0 = (old.c_cflag & CBAUD) == B0, is_b0 = (t.c_cflag & CBAUD) == B0;
   // As uart_set_termios: a move to B0 drops DTR and RTS, a move away raises them.
   if (!was_b0 && is_b0) set_modem_outputs(0, TIOCM_DTR | TIOCM_RTS);

@@ -15,7 +15,9 @@
 // open without CLOCAL returns at once); TCSETSW and TCSBRK do not wait for
 // the transmit buffer to drain; breaks are not carried; a write takes what
 // fits and returns that count, where a blocking write to a kernel tty would
-// wait for all of it. Not emulated: termios2 (TCGETS2...), TIOCSLCKTRMIOS,
+// wait for all of it. A port made with LineSpeed::baud keeps its termios
+// baud rate (ldisc/line_rate.h): bytes reach the far end no faster than the
+// line would carry them, whatever the far end. Not emulated: termios2 (TCGETS2...), TIOCSLCKTRMIOS,
 // TIOCMIWAIT/TIOCGICOUNT, TIOCSTI, job control (TIOCSCTTY, TIOCSPGRP...).
 #include <linux/tty.h>
 #include <sys/ioctl.h>
@@ -33,9 +35,11 @@
 #include "core/file.h"
 #include "core/user_memory.h"
 #include "ldisc/far_end.h"
+#include "ldisc/kernel_termios.h"
 #include "ldisc/ldisc_table.h"
 #include "ldisc/line_discipline.h"
-#include "ldisc/kernel_termios.h"
+#include "ldisc/line_rate.h"
+#include "ldisc/line_timer.h"
 
 namespace cusenet {
 
@@ -53,7 +57,12 @@ class TtyPort final : private Tty {
       TIOCM_DTR | TIOCM_RTS | kTiocmOut1 | kTiocmOut2 | kTiocmLoop;
   static constexpr unsigned kModemInputs = TIOCM_CTS | TIOCM_CAR | TIOCM_DSR | TIOCM_RNG;
 
-  TtyPort(std::string name, std::shared_ptr<LdiscTable> ldiscs);
+  // unlimited: bytes go as fast as the far end takes them; baud: no faster
+  // than the termios rate either. Chosen when the port is made.
+  enum class LineSpeed { unlimited, baud };
+
+  TtyPort(std::string name, std::shared_ptr<LdiscTable> ldiscs,
+          LineSpeed speed = LineSpeed::unlimited);
   ~TtyPort() override;
   TtyPort(const TtyPort&) = delete;
   TtyPort& operator=(const TtyPort&) = delete;
@@ -78,6 +87,17 @@ class TtyPort final : private Tty {
   unsigned modem_lines() const;
   // The attached line discipline's number (TIOCGETD), -1 while none is.
   int ldisc() const;
+  // The line's rate and frame from termios, whether it is paced, and the
+  // paced characters sent with the line time they took.
+  struct Line {
+    bool paced;
+    unsigned baud, bits;
+    uint64_t chars;
+    double link_seconds;
+  };
+  Line line() const;
+  // Made with LineSpeed::baud.
+  bool paced() const { return pacer_ != nullptr; }
 
   // ---- file side (TtyFile), by the id open() gave
   int open(const Caller& caller, Notify notify, uint64_t* id);
@@ -150,6 +170,10 @@ class TtyPort final : private Tty {
   bool stuffed_ = false;       // the far end took less than offered
   bool wakeup_ = false;        // write_wakeup() since the last transmit
   bool pushing_ = false;       // a thread is in push()
+  LineRate rate_;              // the termios rate, paced with LineSpeed::baud
+  // Resumes push() when the next character has crossed; only when paced.
+  // Last: it goes first, before what push() uses.
+  std::unique_ptr<LineTimer> pacer_;
 };
 
 }  // namespace cusenet

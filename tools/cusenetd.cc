@@ -145,6 +145,8 @@ struct Daemon {
         return err;
       }
       frontend_name = "cuse";
+      // Ports added from now on are character devices of their own.
+      tty_ports.export_devices([this](Device& d) { return cuse_frontend->add(&d); });
     } else {
       fuse = std::make_unique<FuseFrontend>(devices, opts.run_dir + "/dev");
       if (int err = fuse->start()) {

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cstdio>
 #include <cstring>
 #include <sstream>
 
@@ -52,25 +53,49 @@ size_t TtyPorts::size() const {
   return ports_.size();
 }
 
-std::unique_ptr<TtyPorts::Port> TtyPorts::make_port(size_t number, std::string* why) {
+void TtyPorts::export_devices(Exporter exporter) {
+  std::lock_guard lock(mu_);
+  exporter_ = std::move(exporter);
+}
+
+std::unique_ptr<TtyPorts::Port> TtyPorts::make_port(size_t number, TtyPort::LineSpeed speed,
+                                                    std::string* why) {
   auto p = std::make_unique<Port>();
-  p->port = std::make_shared<TtyPort>("ttyVP" + std::to_string(number), ldiscs_);
+  p->port = std::make_shared<TtyPort>("ttyVP" + std::to_string(number), ldiscs_, speed);
+  if (exporter_) {
+    p->device = std::make_unique<TtyDevice>(p->port);
+    if (int err = exporter_(*p->device)) {
+      *why = "/dev/" + p->port->name() + ": " + std::strerror(-err);
+      return nullptr;
+    }
+    p->path = "/dev/" + p->port->name();
+    return p;
+  }
   int err = 0;
   p->face = PtyFace::create(p->port, &err);
   if (!p->face) {
     *why = p->port->name() + ": no pty: " + std::strerror(-err);
     return nullptr;
   }
+  p->path = p->face->slave_path();
   return p;
 }
 
-control::Response TtyPorts::add(const std::vector<std::string>& args) {
+control::Response TtyPorts::add(const std::vector<std::string>& all) {
   std::lock_guard lock(mu_);
   std::string why;
+  auto speed = TtyPort::LineSpeed::unlimited;
+  std::vector<std::string> args;
+  for (const auto& a : all) {
+    if (a == "--baud-emulation")
+      speed = TtyPort::LineSpeed::baud;
+    else
+      args.push_back(a);
+  }
   std::vector<std::unique_ptr<Port>> made;
   if (args.size() == 1 && args[0] == "null-modem") {
     for (size_t i = 0; i < 2; ++i) {
-      auto p = make_port(ports_.size() + i, &why);
+      auto p = make_port(ports_.size() + i, speed, &why);
       if (!p) return {1, why + "\n"};
       made.push_back(std::move(p));
     }
@@ -80,18 +105,18 @@ control::Response TtyPorts::add(const std::vector<std::string>& args) {
   } else if (args.size() == 2 && args[0] == "tcp") {
     UniqueFd s = connect_tcp(args[1], &why);
     if (!s) return {1, why + "\n"};
-    auto p = make_port(ports_.size(), &why);
+    auto p = make_port(ports_.size(), speed, &why);
     if (!p) return {1, why + "\n"};
     p->far = "tcp " + args[1];
     links_.push_back(FdLink::stream(p->port, std::move(s)));
     made.push_back(std::move(p));
   } else {
-    return {2, "usage: tty add null-modem | tty add tcp IPV4-ADDRESS:PORT\n"};
+    return {2, "usage: tty add null-modem|tcp IPV4-ADDRESS:PORT [--baud-emulation]\n"};
   }
   std::string out;
   for (auto& p : made) {
-    CN_LOG(tty, info) << p->port->name() << " on " << p->face->slave_path() << ", far end " << p->far;
-    out += p->port->name() + " " + p->face->slave_path() + "\n";
+    CN_LOG(tty, info) << p->port->name() << " on " << p->path << ", far end " << p->far;
+    out += p->port->name() + " " + p->path + "\n";
     ports_.push_back(std::move(p));
   }
   return {0, out};
@@ -105,13 +130,21 @@ std::string TtyPorts::view(bool json, size_t kernel_ttys) const {
   for (const auto& p : ports_) {
     const unsigned modem = p->port->modem_lines();
     const int ldisc = p->port->ldisc();
+    const TtyPort::Line line = p->port->line();
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%.3f", line.link_seconds);
     if (json) {
-      o << (first ? "" : ",") << "{\"name\":\"" << p->port->name() << "\",\"pty\":\""
-        << p->face->slave_path() << "\",\"far\":\"" << p->far << "\",\"ldisc\":" << ldisc
-        << ",\"modem\":\"" << modem_names(modem) << "\"}";
+      o << (first ? "" : ",") << "{\"name\":\"" << p->port->name() << "\",\"path\":\""
+        << p->path << "\",\"far\":\"" << p->far << "\",\"ldisc\":" << ldisc
+        << ",\"modem\":\"" << modem_names(modem) << "\",\"baud\":" << line.baud
+        << ",\"bits\":" << line.bits << ",\"paced\":" << (line.paced ? "true" : "false")
+        << ",\"paced_chars\":" << line.chars << ",\"line_seconds\":" << seconds << "}";
     } else {
-      o << p->port->name() << "  pty " << p->face->slave_path() << "  far " << p->far << "  ldisc "
-        << ldisc << "  modem " << modem_names(modem) << "\n";
+      o << p->port->name() << "  " << p->path << "  far " << p->far << "  ldisc "
+        << ldisc << "  modem " << modem_names(modem) << "  " << line.baud << " baud "
+        << line.bits << " bits/char";
+      if (line.paced) o << " paced: " << line.chars << " chars in " << seconds << " s of line time";
+      o << "\n";
     }
     first = false;
   }

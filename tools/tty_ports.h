@@ -1,8 +1,11 @@
 #pragma once
 // The daemon's emulated serial ports (`cusenetctl tty add ...`, listed by
-// `cusenetctl tty`): ttyVP<n>, each reached through a kernel pty whose
-// slave path is printed (ldisc/pty_face.h), with a far end that is another
-// port (a null-modem pair) or a TCP connection.
+// `cusenetctl tty`): ttyVP<n>, each with a far end that is another port (a
+// null-modem pair) or a TCP connection. A port is a character device of its
+// own, /dev/ttyVP<n>, where the daemon has an exporter for devices (the CUSE
+// frontend); otherwise it is reached through a kernel pty whose slave path
+// is printed (ldisc/pty_face.h).
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -12,6 +15,7 @@
 #include "ldisc/ldisc_table.h"
 #include "ldisc/null_modem.h"
 #include "ldisc/pty_face.h"
+#include "ldisc/tty_device.h"
 #include "ldisc/tty_port.h"
 #include "tools/control.h"
 
@@ -20,15 +24,26 @@ namespace cusenet {
 class TtyPorts {
  public:
   explicit TtyPorts(std::shared_ptr<LdiscTable> ldiscs) : ldiscs_(std::move(ldiscs)) {}
-  // The ptys close first, then the cables, then the ports.
+  // The ptys close first, then the cables, then the ports. An exporter
+  // must have removed the devices already.
   ~TtyPorts();
+
+  // Registers a new port's device as /dev/<name> (0 or -errno); the
+  // device lives as long as this object.
+  using Exporter = std::function<int(Device&)>;
+  // From now on, new ports are exported devices instead of pty slaves.
+  void export_devices(Exporter exporter);
   TtyPorts(const TtyPorts&) = delete;
   TtyPorts& operator=(const TtyPorts&) = delete;
 
-  // args after "add": "null-modem", or "tcp HOST:PORT". One line per new
-  // port: its name and its pty slave.
+  // args after "add": "null-modem", or "tcp HOST:PORT", and optionally
+  // "--baud-emulation" (the ports keep their termios baud rate; a port
+  // reached through a pty takes its slave's). One line
+  // per new port: its name and the path a program opens (its device or pty
+  // slave).
   control::Response add(const std::vector<std::string>& args);
-  // Name, pty slave, far end, line discipline, modem lines of each port,
+  // Name, path, far end, line discipline, modem lines, line rate (and
+  // whether it is paced, with the line time used) of each port,
   // and how many kernel ttys have a discipline run by the daemon; -j: JSON.
   std::string view(bool json, size_t kernel_ttys) const;
   size_t size() const;
@@ -36,14 +51,17 @@ class TtyPorts {
  private:
   struct Port {
     std::shared_ptr<TtyPort> port;
-    std::unique_ptr<PtyFace> face;
+    std::unique_ptr<TtyDevice> device;  // exported, or
+    std::unique_ptr<PtyFace> face;      // reached through a pty
+    std::string path;                   // what a program opens
     std::string far;
   };
-  // A new port with its pty, or nullptr with the reason in *why.
-  std::unique_ptr<Port> make_port(size_t number, std::string* why);
+  // A new port with its device or pty, or nullptr with the reason in *why.
+  std::unique_ptr<Port> make_port(size_t number, TtyPort::LineSpeed speed, std::string* why);
 
   const std::shared_ptr<LdiscTable> ldiscs_;
   mutable std::mutex mu_;
+  Exporter exporter_;
   std::vector<std::unique_ptr<Port>> ports_;
   std::vector<std::unique_ptr<NullModem>> cables_;
   std::vector<std::unique_ptr<FdLink>> links_;

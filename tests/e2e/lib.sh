@@ -153,18 +153,26 @@ netns() {
   ip -n "$NS" link set lo up
 }
 
-# null_modem: a new pair of emulated ports; their pty slaves in PTY_A, PTY_B.
+# null_modem [--baud-emulation]: a new pair of emulated ports; the paths
+# pppd opens in PTY_A, PTY_B: their pty slaves, or on CUSE their own devices
+# (/dev/ttyVP<n>).
 null_modem() {
-  local out; out=$("$CUSENETCTL" tty add null-modem) || fail "tty add null-modem: $out"
+  local out; out=$("$CUSENETCTL" tty add null-modem "$@") || fail "tty add null-modem: $out"
   PTY_A=$(echo "$out" | sed -n 1p | cut -d' ' -f2)
   PTY_B=$(echo "$out" | sed -n 2p | cut -d' ' -f2)
-  [ -c "$PTY_A" ] && [ -c "$PTY_B" ] || fail "no pty slaves in: $out"
+  [ -c "$PTY_A" ] && [ -c "$PTY_B" ] || fail "no character devices in: $out"
+  if [ "$E2E_FRONTEND" = cuse ]; then
+    case $PTY_A in /dev/ttyVP*) ;; *) fail "on CUSE a port is its own device, not $PTY_A" ;; esac
+  fi
 }
 
-# pppd NAME NS ARGS...: a supervised pppd in NS; its launcher's pid in LAST_PID.
+# pppd NAME NS ARGS...: pppd in NS, supervised (`cusenetctl run`) on the
+# FUSE frontend, unsupervised on CUSE (its tty and /dev/ppp are the daemon's
+# character devices); the pid to signal in LAST_PID.
 pppd_in() {
-  local name=$1 ns=$2; shift 2
-  bg "$name" ip netns exec "$ns" "$CUSENETCTL" run -- pppd "$@"
+  local name=$1 ns=$2 via=("$CUSENETCTL" run --); shift 2
+  [ "$E2E_FRONTEND" = cuse ] && via=()
+  bg "$name" ip netns exec "$ns" "${via[@]}" pppd "$@"
 }
 
 # up NS IFNAME LOCAL: waits for IFNAME to have LOCAL (IPCP done, interface configured).

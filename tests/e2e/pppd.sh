@@ -7,7 +7,12 @@
 # `notty` mode; two links bundled with `multilink`. LCP and IPCP complete,
 # ping crosses both ways, SIGTERM ends both cleanly. Then kill -9 of one:
 # the other sees the link drop by LCP echo, the daemon stays healthy and
-# holds nothing of them.
+# holds nothing of them. Last, a null-modem pair paced at the 4800 baud pppd
+# sets: a ping takes as long as the line needs to carry it.
+# With E2E_FRONTEND=cuse (the VM tier), pppd runs unsupervised on the
+# daemon's CUSE devices: /dev/ttyVP<n> as its tty, the daemon's /dev/ppp.
+# The `pty` and `multilink` cases need supervision (pppd's own pty is a
+# kernel tty) or nothing CUSE-specific, and run on the host only.
 . "$(dirname "$0")/lib.sh"
 need_root
 need_cmd pppd "apt-get install ppp"
@@ -59,7 +64,12 @@ ping_both "$NS_A" 10.9.0.1 "$NS_B" 10.9.0.2 1400
 grep -q "compress VJ" "$E2E_DIR/dev-a.log" || fail "VJ was not negotiated"
 grep -Eq "(Deflate|BSD-Compress).*compression enabled" "$E2E_DIR/dev-a.log" \
   || fail "no CCP method was enabled"
-"$CUSENETCTL" tty -j | grep -q '"kernel_ttys":2' || fail "N_PPP is not on both ttys: $("$CUSENETCTL" tty)"
+if [ "$E2E_FRONTEND" = cuse ]; then
+  [ "$("$CUSENETCTL" tty -j | grep -o '"ldisc":3' | wc -l)" = 2 ] \
+    || fail "N_PPP is not on both ports: $("$CUSENETCTL" tty)"
+else
+  "$CUSENETCTL" tty -j | grep -q '"kernel_ttys":2' || fail "N_PPP is not on both ttys: $("$CUSENETCTL" tty)"
+fi
 "$CUSENETCTL" ppp
 stop_clean dev-a:"$pa" dev-b:"$pb"
 ip -n "$NS_A" link show ppp0 >/dev/null 2>&1 && fail "ppp0 left in $NS_A"
@@ -78,42 +88,44 @@ ping_both "$NS_A" 10.9.1.1 "$NS_B" 10.9.1.2 1000
 stop_clean mru-a:"$pa" mru-b:"$pb"
 expect_idle
 
-log "pty \"cmd\" mode, the peer pppd in notty mode as the command"
-peer="ip netns exec $NS_B $CUSENETCTL run -- pppd notty ${PPPD_OPTS[*]} 10.9.2.2:10.9.2.1"
-pppd_in pty-a "$NS_A" pty "$peer" "${PPPD_OPTS[@]}" 10.9.2.1:10.9.2.2; pa=$LAST_PID
-up "$NS_A" ppp0 10.9.2.1
-up "$NS_B" ppp0 10.9.2.2
-ping_both "$NS_A" 10.9.2.1 "$NS_B" 10.9.2.2
-stop_clean pty-a:"$pa"
-wait_for 10 sh -c "! ip -n $NS_B link show ppp0" || fail "the notty peer's ppp0 stayed"
-expect_idle
+if [ "$E2E_FRONTEND" != cuse ]; then
+  log "pty \"cmd\" mode, the peer pppd in notty mode as the command"
+  peer="ip netns exec $NS_B $CUSENETCTL run -- pppd notty ${PPPD_OPTS[*]} 10.9.2.2:10.9.2.1"
+  pppd_in pty-a "$NS_A" pty "$peer" "${PPPD_OPTS[@]}" 10.9.2.1:10.9.2.2; pa=$LAST_PID
+  up "$NS_A" ppp0 10.9.2.1
+  up "$NS_B" ppp0 10.9.2.2
+  ping_both "$NS_A" 10.9.2.1 "$NS_B" 10.9.2.2
+  stop_clean pty-a:"$pa"
+  wait_for 10 sh -c "! ip -n $NS_B link show ppp0" || fail "the notty peer's ppp0 stayed"
+  expect_idle
 
-log "multilink over two null-modem pairs"
-null_modem; A1=$PTY_A B1=$PTY_B
-null_modem; A2=$PTY_A B2=$PTY_B
-# Both sides share the host's /var/run/pppd2.tdb, where pppd finds bundles
-# by interface name too: the sides' units differ (ppp0, ppp1).
-ml=(multilink mrru 1500 "${PPPD_OPTS[@]}")
-pppd_in ml-a1 "$NS_A" "$A1" "${ml[@]}" unit 0 endpoint local:aaaa 10.9.3.1:10.9.3.2; a1=$LAST_PID
-pppd_in ml-b1 "$NS_B" "$B1" "${ml[@]}" unit 1 endpoint local:bbbb 10.9.3.2:10.9.3.1; b1=$LAST_PID
-up "$NS_A" ppp0 10.9.3.1
-up "$NS_B" ppp1 10.9.3.2
-pppd_in ml-a2 "$NS_A" "$A2" "${ml[@]}" unit 0 endpoint local:aaaa 10.9.3.1:10.9.3.2; a2=$LAST_PID
-pppd_in ml-b2 "$NS_B" "$B2" "${ml[@]}" unit 1 endpoint local:bbbb 10.9.3.2:10.9.3.1; b2=$LAST_PID
-wait_for 20 grep -q "Link attached to ppp0" "$E2E_DIR/ml-a2.log" || fail "second link did not join the bundle"
-wait_for 20 grep -q "Link attached to ppp1" "$E2E_DIR/ml-b2.log" || fail "peer's second link did not join"
-"$CUSENETCTL" ppp
-"$CUSENETCTL" ppp -j | grep -q '"channels":\[[0-9]*,[0-9]*\]' || fail "no unit with two channels"
-ping_both "$NS_A" 10.9.3.1 "$NS_B" 10.9.3.2 1400
-for p in "$a2" "$b2"; do kill -TERM "$p"; wait "$p" || true; done
-# A bundle's master outlives its link terminated by the peer; on SIGTERM it
-# ends with the status that termination left (not 5).
-stop_clean ml-a1:"$a1"
-grep -q "LCP terminated by peer" "$E2E_DIR/ml-b1.log" || fail "ml-b1 did not see the peer terminate"
-kill -TERM "$b1"
-wait "$b1" || true
-grep -q "Connection terminated" "$E2E_DIR/ml-b1.log" || fail "ml-b1 did not end its bundle"
-expect_idle
+  log "multilink over two null-modem pairs"
+  null_modem; A1=$PTY_A B1=$PTY_B
+  null_modem; A2=$PTY_A B2=$PTY_B
+  # Both sides share the host's /var/run/pppd2.tdb, where pppd finds bundles
+  # by interface name too: the sides' units differ (ppp0, ppp1).
+  ml=(multilink mrru 1500 "${PPPD_OPTS[@]}")
+  pppd_in ml-a1 "$NS_A" "$A1" "${ml[@]}" unit 0 endpoint local:aaaa 10.9.3.1:10.9.3.2; a1=$LAST_PID
+  pppd_in ml-b1 "$NS_B" "$B1" "${ml[@]}" unit 1 endpoint local:bbbb 10.9.3.2:10.9.3.1; b1=$LAST_PID
+  up "$NS_A" ppp0 10.9.3.1
+  up "$NS_B" ppp1 10.9.3.2
+  pppd_in ml-a2 "$NS_A" "$A2" "${ml[@]}" unit 0 endpoint local:aaaa 10.9.3.1:10.9.3.2; a2=$LAST_PID
+  pppd_in ml-b2 "$NS_B" "$B2" "${ml[@]}" unit 1 endpoint local:bbbb 10.9.3.2:10.9.3.1; b2=$LAST_PID
+  wait_for 20 grep -q "Link attached to ppp0" "$E2E_DIR/ml-a2.log" || fail "second link did not join the bundle"
+  wait_for 20 grep -q "Link attached to ppp1" "$E2E_DIR/ml-b2.log" || fail "peer's second link did not join"
+  "$CUSENETCTL" ppp
+  "$CUSENETCTL" ppp -j | grep -q '"channels":\[[0-9]*,[0-9]*\]' || fail "no unit with two channels"
+  ping_both "$NS_A" 10.9.3.1 "$NS_B" 10.9.3.2 1400
+  for p in "$a2" "$b2"; do kill -TERM "$p"; wait "$p" || true; done
+  # A bundle's master outlives its link terminated by the peer; on SIGTERM it
+  # ends with the status that termination left (not 5).
+  stop_clean ml-a1:"$a1"
+  grep -q "LCP terminated by peer" "$E2E_DIR/ml-b1.log" || fail "ml-b1 did not see the peer terminate"
+  kill -TERM "$b1"
+  wait "$b1" || true
+  grep -q "Connection terminated" "$E2E_DIR/ml-b1.log" || fail "ml-b1 did not end its bundle"
+  expect_idle
+fi
 
 log "kill -9 of one pppd"
 baseline=$(daemon_fds)
@@ -122,7 +134,11 @@ pppd_in k9-b "$NS_B" "$PTY_B" "${PPPD_OPTS[@]}" 10.9.4.2:10.9.4.1; pb=$LAST_PID
 up "$NS_A" ppp0 10.9.4.1
 up "$NS_B" ppp0 10.9.4.2
 ping_both "$NS_A" 10.9.4.1 "$NS_B" 10.9.4.2
-victim=$(pgrep -P "$pa" -x pppd) || fail "no pppd under launcher $pa"
+if [ "$E2E_FRONTEND" = cuse ]; then
+  victim=$pa
+else
+  victim=$(pgrep -P "$pa" -x pppd) || fail "no pppd under launcher $pa"
+fi
 kill -KILL "$victim"
 wait "$pa" || true
 rc=0
@@ -134,4 +150,23 @@ log "peer pppd exited with $rc after the link dropped"
 expect_idle
 wait_for 10 sh -c "[ \$(ls /proc/$DAEMON_PID/fd | wc -l) -le $baseline ]" \
   || fail "daemon holds $(daemon_fds) descriptors, $baseline before"
+log "a 4800-baud line (--baud-emulation): the rate pppd sets"
+# Ports start at 9600: pppd's own `4800` must reach them, on a CUSE port
+# directly, behind a pty through its slave. No CCP: compressed pings would
+# cross faster than their size says.
+null_modem --baud-emulation
+pppd_in slow-a "$NS_A" "$PTY_A" 4800 "${PPPD_OPTS[@]}" noccp 10.9.5.1:10.9.5.2; pa=$LAST_PID
+pppd_in slow-b "$NS_B" "$PTY_B" 4800 "${PPPD_OPTS[@]}" noccp 10.9.5.2:10.9.5.1; pb=$LAST_PID
+up "$NS_A" ppp0 10.9.5.1
+up "$NS_B" ppp0 10.9.5.2
+rtt=$(ip netns exec "$NS_A" ping -c3 -i0.5 -W5 10.9.5.2 | sed -n 's|^rtt [^=]*= \([0-9.]*\)/.*|\1|p')
+[ -n "$rtt" ] || fail "no ping across the 4800-baud line"
+"$CUSENETCTL" tty
+# 84 bytes of IP each way, 10 bits a byte at 4800 baud: 350 ms at the least.
+awk -v r="$rtt" 'BEGIN { exit !(r >= 350) }' || fail "ping took $rtt ms: faster than 4800 baud"
+log "ping round trip $rtt ms at 4800 baud"
+[ "$("$CUSENETCTL" tty -j | grep -o '"baud":4800,"bits":10,"paced":true,"paced_chars":[1-9]' | wc -l)" = 2 ] \
+  || fail "the ports are not paced at 4800: $("$CUSENETCTL" tty -j)"
+stop_clean slow-a:"$pa" slow-b:"$pb"
+expect_idle
 log "PASS"
