@@ -3,7 +3,7 @@
 # has no /dev/cuse):  tests/vm/cuse.sh CMD [ARGS...]
 # Inside, the kernel's TUN moves to the node $CUSENET_KERNEL_TUN so that the
 # daemon's CUSE device can take the name /dev/net/tun, and the tests learn
-# their frontend from TUN_UNDER_TEST, PPP_UNDER_TEST and E2E_FRONTEND (cuse).
+# their frontend from TUN_UNDER_TEST, PPP_UNDER_TEST, TTY_UNDER_TEST and E2E_FRONTEND (cuse).
 # 77 (skip) when the VM cannot be prepared on this machine.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,5 +18,5 @@ fi
 modprobe -a tun veth
 mknod /dev/kernel-tun c 10 200
 rm -f /dev/net/tun
-export TUN_UNDER_TEST=cuse PPP_UNDER_TEST=cuse E2E_FRONTEND=cuse CUSENET_KERNEL_TUN=/dev/kernel-tun
+export TUN_UNDER_TEST=cuse PPP_UNDER_TEST=cuse TTY_UNDER_TEST=cuse E2E_FRONTEND=cuse CUSENET_KERNEL_TUN=/dev/kernel-tun
 exec "$@"
