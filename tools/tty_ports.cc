@@ -93,30 +93,51 @@ control::Response TtyPorts::add(const std::vector<std::string>& all) {
       args.push_back(a);
   }
   std::vector<std::unique_ptr<Port>> made;
+  // An exported device must outlive the frontend's use of it: ports made
+  // before a later step failed stay, with no far end.
+  const auto failed = [&](std::string reason) -> control::Response {
+    for (auto& p : made) {
+      p->far = "none";
+      ports_.push_back(std::move(p));
+    }
+    CN_LOG(tty, error) << "tty add " << (args.empty() ? "" : args[0]) << ": " << reason;
+    return {1, reason + "\n"};
+  };
   if (args.size() == 1 && args[0] == "null-modem") {
     for (size_t i = 0; i < 2; ++i) {
       auto p = make_port(ports_.size() + i, speed, &why);
-      if (!p) return {1, why + "\n"};
+      if (!p) return failed(why);
       made.push_back(std::move(p));
     }
     made[0]->far = "null-modem " + made[1]->port->name();
     made[1]->far = "null-modem " + made[0]->port->name();
     cables_.push_back(std::make_unique<NullModem>(made[0]->port, made[1]->port));
+  } else if (args.size() == 1 && args[0] == "pty") {
+    auto p = make_port(ports_.size(), speed, &why);
+    if (!p) return failed(why);
+    made.push_back(std::move(p));
+    int err = 0;
+    auto link = FdLink::pty(made[0]->port, &err);
+    if (!link) return failed(made[0]->port->name() + ": no pty for its far end: " + std::strerror(-err));
+    made[0]->far = "pty " + link->slave_path();
+    links_.push_back(std::move(link));
   } else if (args.size() == 2 && args[0] == "tcp") {
     UniqueFd s = connect_tcp(args[1], &why);
     if (!s) return {1, why + "\n"};
     auto p = make_port(ports_.size(), speed, &why);
-    if (!p) return {1, why + "\n"};
+    if (!p) return failed(why);
     p->far = "tcp " + args[1];
     links_.push_back(FdLink::stream(p->port, std::move(s)));
     made.push_back(std::move(p));
   } else {
-    return {2, "usage: tty add null-modem|tcp IPV4-ADDRESS:PORT [--baud-emulation]\n"};
+    return {2, "usage: tty add null-modem|pty|tcp IPV4-ADDRESS:PORT [--baud-emulation]\n"};
   }
   std::string out;
   for (auto& p : made) {
     CN_LOG(tty, info) << p->port->name() << " on " << p->path << ", far end " << p->far;
-    out += p->port->name() + " " + p->path + "\n";
+    out += p->port->name() + " " + p->path;
+    if (p->far.starts_with("pty ")) out += " far " + p->far.substr(4);
+    out += "\n";
     ports_.push_back(std::move(p));
   }
   return {0, out};

@@ -1,7 +1,8 @@
 #pragma once
 // The daemon's emulated serial ports (`cusenetctl tty add ...`, listed by
 // `cusenetctl tty`): ttyVP<n>, each with a far end that is another port (a
-// null-modem pair) or a TCP connection. A port is a character device of its
+// null-modem pair), a kernel pty whose slave any program may open, or a TCP
+// connection. A port is a character device of its
 // own, /dev/ttyVP<n>, where the daemon has an exporter for devices (the CUSE
 // frontend); otherwise it is reached through a kernel pty whose slave path
 // is printed (ldisc/pty_face.h).
@@ -36,11 +37,11 @@ class TtyPorts {
   TtyPorts(const TtyPorts&) = delete;
   TtyPorts& operator=(const TtyPorts&) = delete;
 
-  // args after "add": "null-modem", or "tcp HOST:PORT", and optionally
+  // args after "add": "null-modem", "pty" or "tcp HOST:PORT", and optionally
   // "--baud-emulation" (the ports keep their termios baud rate; a port
   // reached through a pty takes its slave's). One line
   // per new port: its name and the path a program opens (its device or pty
-  // slave).
+  // slave), then for a pty far end "far" and that pty's slave.
   control::Response add(const std::vector<std::string>& args);
   // Name, path, far end, line discipline, modem lines, line rate (and
   // whether it is paced, with the line time used) of each port,

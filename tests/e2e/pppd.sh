@@ -7,7 +7,8 @@
 # `notty` mode; two links bundled with `multilink`. LCP and IPCP complete,
 # ping crosses both ways, SIGTERM ends both cleanly. Then kill -9 of one:
 # the other sees the link drop by LCP echo, the daemon stays healthy and
-# holds nothing of them. Last, a null-modem pair paced at the 4800 baud pppd
+# holds nothing of them. A port whose far end is a kernel pty carries pppd
+# to a peer pppd on that pty. Last, a null-modem pair paced at the 4800 baud pppd
 # sets: a ping takes as long as the line needs to carry it.
 # With E2E_FRONTEND=cuse (the VM tier), pppd runs unsupervised on the
 # daemon's CUSE devices: /dev/ttyVP<n> as its tty, the daemon's /dev/ppp.
@@ -126,6 +127,22 @@ if [ "$E2E_FRONTEND" != cuse ]; then
   grep -q "Connection terminated" "$E2E_DIR/ml-b1.log" || fail "ml-b1 did not end its bundle"
   expect_idle
 fi
+
+log "a port whose far end is a kernel pty: pppd on the port, a peer pppd on the pty"
+out=$("$CUSENETCTL" tty add pty) || fail "tty add pty: $out"
+port=$(echo "$out" | cut -d' ' -f2)
+far=$(echo "$out" | sed -n 's/.* far \(.*\)/\1/p')
+[ -c "$port" ] && [ -c "$far" ] || fail "no port and far pty in: $out"
+"$CUSENETCTL" tty | grep -q "far pty $far" || fail "the far end is not shown: $("$CUSENETCTL" tty)"
+pppd_in far-a "$NS_A" "$port" "${PPPD_OPTS[@]}" 10.9.6.1:10.9.6.2; pa=$LAST_PID
+# The pty's slave is a kernel tty like any other: its pppd runs N_PPP there
+# through supervision on either frontend.
+bg far-b ip netns exec "$NS_B" "$CUSENETCTL" run -- pppd "$far" "${PPPD_OPTS[@]}" 10.9.6.2:10.9.6.1; pb=$LAST_PID
+up "$NS_A" ppp0 10.9.6.1
+up "$NS_B" ppp0 10.9.6.2
+ping_both "$NS_A" 10.9.6.1 "$NS_B" 10.9.6.2
+stop_clean far-a:"$pa" far-b:"$pb"
+expect_idle
 
 log "kill -9 of one pppd"
 baseline=$(daemon_fds)
