@@ -26,6 +26,15 @@ for path in sys.argv[1:]:
     for line in open(path):
         r = json.loads(line)
         counts[r["result"]] = counts.get(r["result"], 0) + 1
+        if " / vm_" in r["name"]:
+            # The VM tier's times and each test's own tally, for the CI log.
+            out = (r.get("stdout") or "").splitlines()
+            boot = [l for l in out if l.startswith("vm: boot")]
+            tally = [l.replace(", listed below:", "") for l in out
+                     if l.startswith(("[  PASSED  ]", "[  SKIPPED ]", "[  FAILED  ]")) and " test" in l
+                     and ("listed below" in l or l.startswith("[  PASSED  ]"))]
+            print(f"{path.split('/')[0]}: {r['name']}: {r['result']} in {r['duration']:.0f} s; "
+                  + (boot[-1] if boot else "no VM times") + "".join("; " + t for t in tally))
         if r["result"] == "SKIP":
             print(f"skipped: {r['name']} in {path.split('/')[0]}")
 failed = counts["FAIL"] + counts["TIMEOUT"] + counts["ERROR"] + counts["UNEXPECTEDPASS"]
