@@ -28,7 +28,7 @@ for path in sys.argv[1:]:
         counts[r["result"]] = counts.get(r["result"], 0) + 1
         if " / vm_" in r["name"]:
             # The VM tier's times and each test's own tally, for the CI log.
-            out = (r.get("stdout") or "").splitlines()
+            out = ((r.get("stdout") or "") + "\n" + (r.get("stderr") or "")).splitlines()
             boot = [l for l in out if l.startswith("vm: boot")]
             tally = [l.replace(", listed below:", "") for l in out
                      if l.startswith(("[  PASSED  ]", "[  SKIPPED ]", "[  FAILED  ]")) and " test" in l
