@@ -1,6 +1,7 @@
 #include "engine/unit.h"
 
 #include <linux/ppp-ioctl.h>
+#include <net/if_arp.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -35,8 +36,26 @@ std::shared_ptr<Unit> Unit::make(PppRegistry& registry, const Caller& caller, ui
     if (*err >= 0) *err = -EIO;
     return nullptr;
   }
+  // The counters are read until unpublish(), which runs before this unit goes.
+  u->netdev_ = std::make_shared<NetDevice>(
+      NetDevice::Identity{"ppp", ARPHRD_PPP, netns, link->ifindex(), link->name()}, [raw] {
+        // ppp_get_stats64.
+        LinkStats st;
+        st.rx_packets = raw->rx_packets_.load(std::memory_order_relaxed);
+        st.rx_bytes = raw->rx_bytes_.load(std::memory_order_relaxed);
+        st.rx_dropped = raw->rx_dropped_.load(std::memory_order_relaxed) + raw->mp_rx_.dropped();
+        st.tx_packets = raw->tx_packets_.load(std::memory_order_relaxed);
+        st.tx_bytes = raw->tx_bytes_.load(std::memory_order_relaxed);
+        st.tx_dropped = raw->tx_dropped_.load(std::memory_order_relaxed);
+        return st;
+      });
+  u->capture_.store(&u->netdev_->capture(), std::memory_order_release);
   u->link_.store(link.get(), std::memory_order_release);
   u->link_owner_ = std::move(link);
+  // No channel yet: the first RTM_NEWLINK already shows no carrier.
+  u->update_carrier();
+  u->table_ = registry.factory.table();
+  publish_netdev(u->netdev_, *u->link_owner_, u->table_);
   registry.units[{netns, n}] = u;
   CN_LOG(ppp, info) << "unit " << n << " (" << u->created_name_ << ") created for pid " << caller.pid
                     << " in netns " << netns;
@@ -65,6 +84,7 @@ std::shared_ptr<Unit> Unit::create(PppRegistry& registry, const Caller& caller, 
 }
 
 Unit::~Unit() {
+  unpublish();
   closing_.store(true, std::memory_order_release);
   xmit_serial_.wait_idle();
   recv_serial_.wait_idle();
@@ -82,6 +102,8 @@ void Unit::shutdown() {
   const std::string last_name = name();
   registry_.units.erase({netns_, index_});
   owner = nullptr;
+  // RTM_DELLINK before the interface goes from the stack.
+  unpublish();
   link_.store(nullptr, std::memory_order_release);
   registry_.grace.synchronize();
   // Waits for a Deliver in progress; none starts afterwards.
@@ -93,11 +115,43 @@ void Unit::shutdown() {
 void Unit::add_channel(Channel* channel) {
   channel_list_.push_back(channel);
   channels_.set(registry_.grace, channel_list_);
+  update_carrier();
 }
 
 void Unit::remove_channel(Channel* channel) {
   std::erase(channel_list_, channel);
   channels_.set(registry_.grace, channel_list_);
+  update_carrier();
+}
+
+// The kernel differs here: ppp_generic never calls netif_carrier_on/off, so
+// a kernel pppN keeps the carrier alloc_netdev gave it (IFF_LOWER_UP always)
+// and its operstate stays IF_OPER_UNKNOWN for its whole life; `ip link` shows
+// "state UNKNOWN". The unit instead reports what the interface can carry,
+// as issue 5 asks (a monitor sees the link come and go with its channels):
+// carrier on while at least one channel is connected (PPPIOCCONNECT; off on
+// PPPIOCDISCONN and when the channel is unregistered by a tty hangup or the
+// N_PPP close), so the operstate is DOWN without one and UP with one.
+// SC_LOOP_TRAFFIC counts as connected, as it does for ppp_read's EOF: in
+// demand mode pppd brings the interface up with no channel and waits for the
+// stack to send on it, which a kernel interface without carrier would not
+// do (its qdisc is deactivated), so demand dialling would never start.
+void Unit::update_carrier() {
+  if (!link_owner_) return;  // shut down: the interface has left the stack
+  const bool on = !channel_list_.empty() || (flags_.load(std::memory_order_relaxed) & SC_LOOP_TRAFFIC);
+  if (on == netdev_->carrier()) return;
+  // TUNSETCARRIER on a kernel interface. Our state follows the channels
+  // even if the stack refuses, so that the table says what the unit does.
+  if (int err = link_owner_->set_carrier(on); err < 0)
+    CN_LOG(ppp, warning) << name() << ": the link refused carrier " << (on ? "on" : "off") << ": "
+                         << std::strerror(-err);
+  netdev_->set_carrier(on);
+}
+
+void Unit::unpublish() {
+  if (!netdev_ || !link_owner_) return;
+  withdraw_netdev(*netdev_, *link_owner_, table_);
+  table_ = nullptr;
 }
 
 void Unit::fill(PppDevice::UnitInfo* info) const {

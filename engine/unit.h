@@ -7,6 +7,12 @@
 // multilink reassembly, decompression and VJ to the stack (Link::receive)
 // or pppd's read queue.
 //
+// The interface's NetDevice (netdev/net_device.h) is published in the
+// factory's LinkTable from creation to shutdown, kind "ppp", ARPHRD_PPP: the
+// Link's watcher reports the stack's admin state, MTU and name, both
+// directions of the packet path pass its capture tap, and the unit drives its
+// carrier (see update_carrier()).
+//
 // Concurrency, as ppp_generic's wlock/rlock:
 // - Control plane (ioctls, channels joining and leaving, shutdown): the
 //   registry mutex is held. Settings are atomics; what the packet path
@@ -39,6 +45,7 @@
 #include "engine/serializer.h"
 #include "engine/vj.h"
 #include "netdev/link.h"
+#include "netdev/net_device.h"
 
 namespace cusenet {
 
@@ -107,6 +114,11 @@ class Unit : private MultilinkRx::Sink {
   int64_t now_ns() const;
   // The interface's name now (it may have been renamed); control plane only.
   std::string name() const;
+  // Carrier on while the unit has a connected channel or loops traffic to
+  // pppd (demand mode), mirrored onto the Link; control plane only.
+  void update_carrier();
+  // withdraw_netdev while the Link exists; idempotent.
+  void unpublish();
 
   // Transmit side (unit_xmit.cc).
   static bool xmit_body(void* self);
@@ -168,6 +180,11 @@ class Unit : private MultilinkRx::Sink {
   std::atomic<uint64_t> rx_packets_{0}, rx_bytes_{0}, rx_errors_{0}, rx_dropped_{0},
       rx_length_errors_{0};
   std::atomic<uint64_t> tx_packets_{0}, tx_bytes_{0}, tx_errors_{0}, tx_dropped_{0};
+
+  std::shared_ptr<NetDevice> netdev_;
+  LinkTable* table_ = nullptr;  // where netdev_ is published, until unpublish()
+  // Set once netdev_ exists: the Link may deliver before make() is done.
+  std::atomic<CaptureTap*> capture_{nullptr};
 
   // Last, so it goes first: its Deliver callback points at this unit.
   std::atomic<Link*> link_{nullptr};

@@ -79,6 +79,7 @@ long Unit::set_flags(int val) {
     flags_.fetch_and(~unsigned{SC_CCP_OPEN | SC_CCP_UP}, std::memory_order_acq_rel);
     ccp_.closed(registry_.grace);
   }
+  if ((old ^ flags_.load(std::memory_order_relaxed)) & SC_LOOP_TRAFFIC) update_carrier();
   return 0;
 }
 

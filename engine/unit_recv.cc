@@ -144,7 +144,11 @@ void Unit::receive_nonmp(FramePtr frame) {
     rx_dropped_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  if (link->receive(frame->bytes().subspan(2)) < 0) rx_dropped_.fetch_add(1, std::memory_order_relaxed);
+  const std::span<const std::byte> ip = frame->bytes().subspan(2);
+  // The protocol field goes as the kernel's receive path chops it off: taps
+  // see the network header first, the protocol in sll_protocol.
+  if (CaptureTap* ct = capture_.load(std::memory_order_acquire)) ct->received(ip);
+  if (link->receive(ip) < 0) rx_dropped_.fetch_add(1, std::memory_order_relaxed);
 }
 
 FramePtr Unit::vj_uncompress(FramePtr frame, VjCompression& vj, bool compressed) {

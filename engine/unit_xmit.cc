@@ -17,6 +17,9 @@ constexpr int kXmitBatch = 64;  // frames sent per grace Reader
 }  // namespace
 
 void Unit::deliver(FramePtr ip) {
+  // Taps see what the stack sent before the unit may drop it (dev_queue_xmit_nit
+  // runs ahead of ppp_start_xmit).
+  if (CaptureTap* ct = capture_.load(std::memory_order_acquire)) ct->transmitted(ip->bytes());
   PacketScope scope;
   TunGrace::Reader reader(registry_.grace);
   // A raw-IP Link carries IPv4 and IPv6; the version nibble says which.

@@ -29,14 +29,18 @@ IoLoop::IoLoop()
 }
 
 IoLoop::~IoLoop() {
+  stop();
+  entries_.clear();
+}
+
+void IoLoop::stop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
   uint64_t one = 1;
   (void)!::write(wake_.get(), &one, sizeof(one));
-  thread_.join();
-  entries_.clear();
+  if (thread_.joinable()) thread_.join();
 }
 
 int IoLoop::add(int fd, uint32_t events, OnReady on_ready) {

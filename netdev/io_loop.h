@@ -25,9 +25,14 @@ class IoLoop {
 
   // Starts the thread; throws std::system_error when epoll or eventfd fail.
   IoLoop();
-  // Stops and joins the thread after running the tasks already posted, then
-  // drops the callbacks still registered. Not from the loop thread.
+  // stop(), then drops the callbacks still registered.
   ~IoLoop();
+  // Stops and joins the thread after running the tasks already posted; its
+  // last callbacks and tasks may still reach the loop through their owner's
+  // pointer (remove() from inside them), which this keeps valid, unlike
+  // destroying it through a unique_ptr, which clears the pointer first.
+  // Idempotent. Not from the loop thread; afterwards only the destructor.
+  void stop();
   IoLoop(const IoLoop&) = delete;
   IoLoop& operator=(const IoLoop&) = delete;
 

@@ -2,9 +2,19 @@
 // emulated interface (tools/capture_service.h), maps it, and reads it as
 // packet_mmap.txt says: frames in order, each handed back by writing
 // TP_STATUS_KERNEL, waiting on the eventfd when the next one is not ready.
-// Frames are written as pcap through libpcap, DLT_EN10MB for a tap and
-// DLT_RAW for tun and PPP interfaces, or listed on stdout.
+// Frames are written as pcap through libpcap, DLT_EN10MB for a tap,
+// DLT_RAW for a tun and DLT_PPP for a PPP unit, or listed on stdout.
+//
+// The ring holds what an AF_PACKET socket on the interface would: for pppN,
+// as for the kernel's, the network header first and the protocol only in
+// sll_protocol. DLT_RAW would lose that protocol and can only say IPv4 or
+// IPv6; DLT_PPP puts the 2-byte PPP protocol field back in front of each
+// frame (the ethertype mapped back as ppp_generic maps it), so any network
+// protocol a unit carries is shown as PPP shows it, which is what a reader
+// of a PPP link expects.
 #include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/ppp_defs.h>
 #include <net/if_arp.h>
 #include <pcap/pcap.h>
 #include <poll.h>
@@ -29,7 +39,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: cusenetctl capture -i IF [-w FILE] [-c COUNT] [--ring BLOCK_SIZE:BLOCK_NR:FRAME_SIZE:FRAME_NR]\n"
-    "  -w FILE   write pcap (DLT_EN10MB for a tap, DLT_RAW for tun and ppp); else list frames\n"
+    "  -w FILE   write pcap (DLT_EN10MB for a tap, DLT_RAW for a tun, DLT_PPP for ppp); else list frames\n"
     "  -c COUNT  stop after COUNT frames (default: until interrupted or the interface goes)\n"
     "  --ring    the tpacket_req geometry (default 16384:16:2048:128)\n";
 
@@ -53,6 +63,29 @@ void list_frame(const tpacket_hdr* h) {
               (h->tp_status & TP_STATUS_LOSING) ? " [losing]" : "",
               (h->tp_status & TP_STATUS_COPY) ? " [truncated]" : "");
   std::fflush(stdout);
+}
+
+// The PPP protocol of a unit's frame from its sll_protocol (ethertype_to_npindex
+// and npindex_to_proto); 0 for one no unit carries.
+uint16_t ppp_protocol(uint16_t ethertype) {
+  switch (ethertype) {
+    case ETH_P_IP: return PPP_IP;
+    case ETH_P_IPV6: return PPP_IPV6;
+    case ETH_P_IPX: return PPP_IPX;
+    case ETH_P_PPPTALK:
+    case ETH_P_ATALK: return PPP_AT;
+    case ETH_P_MPLS_UC: return PPP_MPLS_UC;
+    case ETH_P_MPLS_MC: return PPP_MPLS_MC;
+    default: return 0;
+  }
+}
+
+const char* dlt_name(int dlt) {
+  switch (dlt) {
+    case DLT_EN10MB: return "EN10MB";
+    case DLT_PPP: return "PPP";
+    default: return "RAW";
+  }
 }
 
 // PACKET_STATISTICS through the capture socket.
@@ -115,7 +148,7 @@ int capture_command(const std::string& run_dir, int argc, char** argv) {
     return 1;
   }
 
-  const int dlt = hatype == ARPHRD_ETHER ? DLT_EN10MB : DLT_RAW;
+  const int dlt = hatype == ARPHRD_ETHER ? DLT_EN10MB : hatype == ARPHRD_PPP ? DLT_PPP : DLT_RAW;
   pcap_t* pcap = nullptr;
   pcap_dumper_t* dumper = nullptr;
   if (!file.empty()) {
@@ -132,10 +165,11 @@ int capture_command(const std::string& run_dir, int argc, char** argv) {
   sa.sa_handler = on_signal;  // no SA_RESTART: poll returns EINTR
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
   std::fprintf(stderr, "listening on %s (ifindex %u), link-type %s\n", ifname.c_str(), ifindex,
-               dlt == DLT_EN10MB ? "EN10MB" : "RAW");
+               dlt_name(dlt));
 
   long seen = 0;
   bool gone = false;
+  std::vector<std::byte> ppp_frame;  // DLT_PPP: the protocol field, then the frame
   while (!g_stop && !gone && (count < 0 || seen < count)) {
     // The eventfd first, the status after: a frame handed over in between
     // leaves the eventfd readable, so poll() cannot miss it.
@@ -149,8 +183,16 @@ int capture_command(const std::string& run_dir, int argc, char** argv) {
         ph.ts.tv_usec = h->tp_usec;
         ph.caplen = h->tp_snaplen;
         ph.len = h->tp_len;
-        pcap_dump(reinterpret_cast<u_char*>(dumper), &ph,
-                  reinterpret_cast<const u_char*>(RingReader::data(h).data()));
+        std::span<const std::byte> data = RingReader::data(h);
+        if (dlt == DLT_PPP) {
+          const uint16_t proto = ppp_protocol(ntohs(RingReader::address(h)->sll_protocol));
+          ppp_frame.assign({std::byte(proto >> 8), std::byte(proto & 0xff)});
+          ppp_frame.insert(ppp_frame.end(), data.begin(), data.end());
+          data = ppp_frame;
+          ph.caplen += 2;
+          ph.len += 2;
+        }
+        pcap_dump(reinterpret_cast<u_char*>(dumper), &ph, reinterpret_cast<const u_char*>(data.data()));
       } else {
         list_frame(h);
       }

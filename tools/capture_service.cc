@@ -62,6 +62,7 @@ int CaptureService::start() {
 void CaptureService::stop() {
   if (!loop_) return;
   table_.unsubscribe(subscription_);
+  loop_->stop();  // its last tasks and events may still end sessions through loop_
   loop_.reset();
   std::lock_guard lock(mu_);
   for (auto& [fd, session] : sessions_) session->dev->capture().detach(session->ring.get());

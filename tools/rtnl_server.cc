@@ -64,7 +64,10 @@ int RtnlServer::start() {
 void RtnlServer::stop() {
   if (!loop_) return;
   table_.unsubscribe(subscription_);
-  loop_.reset();  // runs the multicasts already posted, then drops the callbacks
+  // Runs the multicasts already posted; they and the last events (a client
+  // closing) may still remove connections through loop_.
+  loop_->stop();
+  loop_.reset();
   connections_.clear();
   listen_.reset();
   ::unlink(path_.c_str());

@@ -5,7 +5,12 @@
 # through kernel ptys, with Debian's default compression (VJ, Deflate, BSD);
 # with `mru 296 asyncmap 0xa0000`; in `pty "cmd"` mode running the peer in
 # `notty` mode; two links bundled with `multilink`. LCP and IPCP complete,
-# ping crosses both ways, SIGTERM ends both cleanly. Then kill -9 of one:
+# ping crosses both ways, SIGTERM ends both cleanly. On the first link, a
+# subscriber to the daemon's link events (`cusenetctl monitor -j`) in one
+# pppd's namespace sees ppp0 appear, come up (IFF_UP, LOWER_UP, operstate
+# UP) and go down and away when pppd stops, and a capture of ppp0
+# (`cusenetctl capture`, DLT_PPP) is read back by Debian's tcpdump with the
+# pings it carried. Then kill -9 of one:
 # the other sees the link drop by LCP echo, the daemon stays healthy and
 # holds nothing of them. A port whose far end is a kernel pty carries pppd
 # to a peer pppd on that pty. Last, a null-modem pair paced at the 4800 baud pppd
@@ -18,6 +23,7 @@
 need_root
 need_cmd pppd "apt-get install ppp"
 need_cmd ping "apt-get install iputils-ping"
+need_cmd tcpdump "apt-get install tcpdump"
 [ -e /dev/ptmx ] || skip "no /dev/ptmx"
 start_daemon
 
@@ -47,6 +53,48 @@ expect_idle() {
     || fail "injected files left: $("$CUSENETCTL" status)"
 }
 
+# check_link_events FILE IFNAME: the monitor's events for IFNAME, in order:
+# it appears down without carrier (no channel yet), is up with carrier and
+# operstate UP once IPCP has configured it, then is down (admin down or
+# carrier lost) and finally deleted.
+check_link_events() {
+  local file=$1 ifname=$2 events
+  events=$(grep "\"ifname\":\"$ifname\"" "$file") || fail "no events for $ifname: $(cat "$file")"
+  echo "$events"
+  # at N PATTERN: the number of the first event from the Nth on matching PATTERN.
+  at() {
+    local k; k=$(tail -n +"$1" <<<"$events" | grep -n -m1 -- "$2" | cut -d: -f1)
+    [ -z "$k" ] || echo $(($1 + k - 1))
+  }
+  local first up down del
+  first=$(head -n1 <<<"$events")
+  grep -q '"event":"NEWLINK".*"flags":\[\].*"operstate":"DOWN".*"kind":"ppp","carrier":false' <<<"$first" \
+    || fail "$ifname did not appear down without carrier: $first"
+  up=$(at 1 '"event":"NEWLINK".*"flags":\["UP","LOWER_UP","RUNNING"\].*"operstate":"UP".*"link_type":"ppp","kind":"ppp","carrier":true')
+  [ -n "$up" ] || fail "$ifname never came up with carrier"
+  down=$(at $((up + 1)) '"event":"NEWLINK".*"operstate":"DOWN"')
+  [ -n "$down" ] || fail "$ifname did not go down after it was up"
+  del=$(at $((down + 1)) '"event":"DELLINK"')
+  [ -n "$del" ] && [ "$del" = "$(wc -l <<<"$events")" ] || fail "$ifname was not deleted last"
+  log "$ifname: appeared, up at event $up, down at $down, deleted at $del"
+}
+
+# check_ppp_capture FILE LOCAL PEER: Debian's tcpdump reads the DLT_PPP
+# capture of ping_both's pings at both sizes, both ways, each with its reply.
+check_ppp_capture() {
+  local file=$1 a=$2 b=$3 dump size
+  dump=$(tcpdump -n -r "$file" 2>&1) || fail "tcpdump -r $file: $dump"
+  grep -q "^reading from file $file, link-type PPP " <<<"$dump" || fail "link type is not PPP: $dump"
+  count() { grep -c "IP $1 > $2: ICMP echo $3, .*, length $4\$" <<<"$dump" || true; }
+  for size in 64 1408; do
+    [ "$(count "$a" "$b" request $size)" = 3 ] || fail "captured requests $a -> $b ($size): $dump"
+    [ "$(count "$b" "$a" reply $size)" = 3 ] || fail "captured replies $b -> $a ($size): $dump"
+    [ "$(count "$b" "$a" request $size)" = 3 ] || fail "captured requests $b -> $a ($size): $dump"
+    [ "$(count "$a" "$b" reply $size)" = 3 ] || fail "captured replies $a -> $b ($size): $dump"
+  done
+  log "$(grep -c ICMP <<<"$dump") ICMP frames read back by tcpdump (PPP)"
+}
+
 ping_both() {  # ping_both NS_A ADDR_A NS_B ADDR_B [SIZE]
   ip netns exec "$1" ping -c3 -i0.2 -W2 -s "${5:-56}" "$4" >/dev/null || fail "no ping $2 -> $4"
   ip netns exec "$3" ping -c3 -i0.2 -W2 -s "${5:-56}" "$2" >/dev/null || fail "no ping $4 -> $2"
@@ -56,12 +104,23 @@ log "device mode over a null-modem pair, default compression"
 netns a; NS_A=$NS; netns b; NS_B=$NS
 null_modem
 "$CUSENETCTL" tty
+bg monitor-a ip netns exec "$NS_A" "$CUSENETCTL" monitor -j; monitor=$LAST_PID
+wait_for 5 grep -q "monitoring link events" "$E2E_DIR/monitor-a.log" || fail "monitor did not start"
 pppd_in dev-a "$NS_A" "$PTY_A" "${PPPD_OPTS[@]}" unit 0 10.9.0.1:10.9.0.2; pa=$LAST_PID
 pppd_in dev-b "$NS_B" "$PTY_B" "${PPPD_OPTS[@]}" unit 1 10.9.0.2:10.9.0.1; pb=$LAST_PID
 up "$NS_A" ppp0 10.9.0.1
 up "$NS_B" ppp1 10.9.0.2
+bg capture-a ip netns exec "$NS_A" "$CUSENETCTL" capture -i ppp0 -w "$E2E_DIR/ppp0.pcap"; capture=$LAST_PID
+wait_for 5 grep -q "listening on ppp0 .*link-type PPP" "$E2E_DIR/capture-a.log" || fail "capture did not start"
 ping_both "$NS_A" 10.9.0.1 "$NS_B" 10.9.0.2
 ping_both "$NS_A" 10.9.0.1 "$NS_B" 10.9.0.2 1400
+kill -INT "$capture"
+wait "$capture" || fail "capture exited with $?: $(cat "$E2E_DIR/capture-a.log")"
+check_ppp_capture "$E2E_DIR/ppp0.pcap" 10.9.0.1 10.9.0.2
+ip netns exec "$NS_A" "$CUSENETCTL" link
+ip netns exec "$NS_A" "$CUSENETCTL" link -j \
+  | grep -q '"ifname":"ppp0","flags":\["UP","LOWER_UP","RUNNING"\],"mtu":1500,"operstate":"UP"' \
+  || fail "cusenetctl link does not show ppp0 up: $(ip netns exec "$NS_A" "$CUSENETCTL" link)"
 grep -q "compress VJ" "$E2E_DIR/dev-a.log" || fail "VJ was not negotiated"
 grep -Eq "(Deflate|BSD-Compress).*compression enabled" "$E2E_DIR/dev-a.log" \
   || fail "no CCP method was enabled"
@@ -75,6 +134,11 @@ fi
 stop_clean dev-a:"$pa" dev-b:"$pb"
 ip -n "$NS_A" link show ppp0 >/dev/null 2>&1 && fail "ppp0 left in $NS_A"
 ip -n "$NS_B" link show ppp1 >/dev/null 2>&1 && fail "ppp1 left in $NS_B"
+wait_for 5 grep -q '"event":"DELLINK".*"ifname":"ppp0"' "$E2E_DIR/monitor-a.log" \
+  || fail "the monitor did not see ppp0 go: $(cat "$E2E_DIR/monitor-a.log")"
+kill -TERM "$monitor"  # not INT: a background job of a script ignores it
+wait "$monitor" || true
+check_link_events "$E2E_DIR/monitor-a.log" ppp0
 expect_idle
 
 log "mru 296 asyncmap 0xa0000"

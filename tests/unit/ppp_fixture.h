@@ -1,7 +1,8 @@
 #pragma once
 // Shared by the ppp_*_test.cc files: PppDevice driven in-process. A fake
-// LinkFactory stands for the network stack (records what units hand it, lets
-// a test transmit on pppN), TestChannel for a line discipline (records what
+// LinkFactory stands for the network stack (records what units hand it and
+// the carrier they set, lets a test transmit on pppN, publishes the units'
+// interfaces in its LinkTable), TestChannel for a line discipline (records what
 // it is asked to send, refuses on demand, answers its own ioctls), a fake
 // CCP method whose output is easy to check, and a manual clock behind
 // PPPIOCGIDLE. Expected values are the kernel's (ppp_generic.c).
@@ -31,6 +32,7 @@
 #include "core/user_memory.h"
 #include "engine/pipe_channel.h"
 #include "engine/ppp_device.h"
+#include "netdev/net_device.h"
 
 namespace cusenet::ppp_test {
 
@@ -126,8 +128,8 @@ class FakeFactory;
 
 class FakeLink final : public Link {
  public:
-  FakeLink(FakeFactory& f, std::string name, uint64_t netns, Deliver deliver)
-      : factory_(f), name_(std::move(name)), netns_(netns), deliver_(std::move(deliver)) {}
+  FakeLink(FakeFactory& f, std::string name, uint64_t netns, int ifindex, Deliver deliver)
+      : factory_(f), name_(std::move(name)), netns_(netns), ifindex_(ifindex), deliver_(std::move(deliver)) {}
   ~FakeLink() override;
 
   std::string name() const override { return name_; }
@@ -138,9 +140,13 @@ class FakeLink final : public Link {
     received_.emplace_back(frame.begin(), frame.end());
     return 0;
   }
-  int set_carrier(bool) override { return 0; }
+  int set_carrier(bool on) override {
+    carrier_changes.push_back(on);
+    return carrier_error;
+  }
   int get_hwaddr(sockaddr*) override { return -EINVAL; }
   int set_hwaddr(const sockaddr&) override { return -EINVAL; }
+  int ifindex() const override { return ifindex_; }
 
   // The stack sends a packet on the interface.
   void transmit(const Bytes& ip) { deliver_(make_frame(ip)); }
@@ -149,11 +155,15 @@ class FakeLink final : public Link {
     return received_;
   }
   int receive_error = 0;
+  // TUNSETCARRIER as the unit asked for it, and what it answers.
+  std::vector<bool> carrier_changes;
+  int carrier_error = 0;
 
  private:
   FakeFactory& factory_;
   std::string name_;
   uint64_t netns_;
+  int ifindex_;
   Deliver deliver_;
   std::mutex mu_;
   std::vector<Bytes> received_;
@@ -174,10 +184,11 @@ class FakeFactory final : public LinkFactory {
       *err = -EBUSY;
       return nullptr;
     }
-    auto link = std::make_unique<FakeLink>(*this, name, ns, std::move(deliver));
+    auto link = std::make_unique<FakeLink>(*this, name, ns, ++last_ifindex, std::move(deliver));
     links[{ns, name}] = link.get();
     return link;
   }
+  LinkTable* table() override { return &table_; }
   uint64_t netns_of(const Caller& caller, int* err) override {
     if (caller.pid == kGonePid) {
       *err = -ESRCH;
@@ -195,8 +206,10 @@ class FakeFactory final : public LinkFactory {
   std::map<std::pair<uint64_t, std::string>, FakeLink*> links;
   std::set<std::string> external;  // kernel interfaces that are not ours
   int create_error = 0;
+  int last_ifindex = 0;
 
  private:
+  LinkTable table_;
   static uint64_t netns_for(const Caller& c) { return c.pid >= kPidInB ? kNetnsB : kNetnsA; }
 };
 
