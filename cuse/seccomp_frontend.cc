@@ -361,6 +361,11 @@ void SeccompFrontend::Loop::on_injected(Injected* f, uint32_t events) {
       close_injected(f);
       return;
     }
+    // What the client's frames produced at once (a tun's echo reply, which
+    // the stack sends during the write) goes out now, instead of after the
+    // device's Notify has come round through the inbox.
+    drain(f);
+    return;
   }
   update_interest(f);
 }

@@ -49,7 +49,9 @@ int ns_id(int fd, NsId* id) {
 // The read side of one interface: owned jointly by the Link and its loop
 // callback, so that a Link destroyed inside its own Deliver leaves the
 // callback's state alive until the loop's batch is done. The tun fd closes
-// with the last owner.
+// with the last owner. Frames are read on the loop, or pulled by a reader
+// on its own thread (Link::pull); one at a time, each read and handed to
+// Deliver under mu, so that they reach Deliver in the kernel's order.
 struct TunReader {
   TunReader(IoLoop& l, UniqueFd f, Deliver d)
       : loop(l), fd(std::move(f)), deliver(std::move(d)),
@@ -57,38 +59,55 @@ struct TunReader {
 
   void drain() {
     for (int i = 0; i < kReadBatch && !stopped.load(std::memory_order_relaxed); ++i) {
-      if (!spare) spare = make_frame(kPooled);
-      iovec iov[2] = {{spare->data(), kPooled}, {overflow.get(), Frame::kMax - kPooled}};
-      ssize_t n = ::readv(fd.get(), iov, 2);
-      if (n <= 0) {
-        if (n < 0 && errno != EAGAIN && errno != EINTR) {
-          // Level-triggered: a persistent error would spin the loop.
-          CN_LOG(netdev, warning) << "kernel interface fd " << fd.get()
-                                  << ": read failed, no longer reading: " << std::strerror(errno);
-          loop.remove(fd.get());
-        }
-        return;
+      int err = 0;
+      if (read_one(&err)) continue;
+      if (err < 0 && err != -EAGAIN && err != -EINTR) {
+        // Level-triggered: a persistent error would spin the loop.
+        CN_LOG(netdev, warning) << "kernel interface fd " << fd.get()
+                                << ": read failed, no longer reading: " << std::strerror(-err);
+        loop.remove(fd.get());
       }
-      FramePtr frame = std::move(spare);
-      const size_t len = static_cast<size_t>(n);
-      if (len <= kPooled) {
-        frame->resize(len);
-      } else {
-        FramePtr large = make_frame(len);
-        std::memcpy(large->data(), frame->data(), kPooled);
-        std::memcpy(large->data() + kPooled, overflow.get(), len - kPooled);
-        spare = std::move(frame);
-        frame = std::move(large);
-      }
-      deliver(std::move(frame));
+      return;
     }
+  }
+
+  // Off the loop: an error is left for the loop's next drain to report.
+  bool pull() {
+    int err = 0;
+    return !stopped.load(std::memory_order_relaxed) && read_one(&err);
+  }
+
+  // One frame read and delivered; false with -errno in *err (0: end of file).
+  bool read_one(int* err) {
+    std::lock_guard lock(mu);
+    if (!spare) spare = make_frame(kPooled);
+    iovec iov[2] = {{spare->data(), kPooled}, {overflow.get(), Frame::kMax - kPooled}};
+    ssize_t n = ::readv(fd.get(), iov, 2);
+    if (n <= 0) {
+      *err = n < 0 ? -errno : 0;
+      return false;
+    }
+    FramePtr frame = std::move(spare);
+    const size_t len = static_cast<size_t>(n);
+    if (len <= kPooled) {
+      frame->resize(len);
+    } else {
+      FramePtr large = make_frame(len);
+      std::memcpy(large->data(), frame->data(), kPooled);
+      std::memcpy(large->data() + kPooled, overflow.get(), len - kPooled);
+      spare = std::move(frame);
+      frame = std::move(large);
+    }
+    deliver(std::move(frame));
+    return true;
   }
 
   IoLoop& loop;
   const UniqueFd fd;
   const Deliver deliver;
+  std::mutex mu;  // the buffers below, and the order of frames into Deliver
   const std::unique_ptr<std::byte[]> overflow;
-  FramePtr spare;  // loop thread only
+  FramePtr spare;
   std::atomic<bool> stopped{false};
 };
 
@@ -284,6 +303,8 @@ class KernelLink final : public Link {
   }
 
   int query(LinkEvent* now) override { return watch_->query(ifindex_, now); }
+
+  bool pull() override { return reader_->pull(); }
 
   int set_link(const LinkRequest& r) override {
     rtnl::LinkMessage m;

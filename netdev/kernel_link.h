@@ -4,7 +4,10 @@
 // namespace, so that ip/ifconfig/rtnetlink from pppd or vtund configure it
 // and the kernel routes through it. Frames the application writes are
 // written to the kernel's tun fd; frames the kernel transmits on the
-// interface are read from it on the IoLoop and handed to Deliver.
+// interface are read from it on the IoLoop and handed to Deliver, or read by
+// a reader that found its queue empty (pull()), which then needs no thread
+// wake-up: a tun's reply the stack sends during the write that asked for it
+// (an echo reply, a TCP ACK) is read back on the same thread.
 //
 // The interface is created with IFF_TUN_EXCL, so an existing interface is
 // never taken over (EBUSY), and IFF_NO_PI: frames are bare IP or Ethernet.

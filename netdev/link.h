@@ -72,6 +72,12 @@ class Link {
   virtual int query(LinkEvent* /*now*/) { return -EOPNOTSUPP; }
   // 0 or -errno (the stack's, e.g. EINVAL for a bad MTU).
   virtual int set_link(const LinkRequest& /*request*/) { return -EOPNOTSUPP; }
+  // Hands one frame the stack has transmitted but the I/O thread has not
+  // taken yet to Deliver, on the calling thread: a reader that finds its
+  // queue empty gets the frame without waiting for two thread wake-ups (the
+  // I/O thread's, then its frontend's). False when the stack had none.
+  // Any thread; frames reach Deliver in the stack's order either way.
+  virtual bool pull() { return false; }
 };
 
 class LinkFactory {

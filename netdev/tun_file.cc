@@ -25,6 +25,16 @@ ssize_t TunFile::read(std::span<std::byte> buf) {
   if (!tun) return -EBADFD;
   if (buf.empty()) return 0;  // tun_do_read returns before touching the ring
   FramePtr frame = queue_.ring.pop();
+  // The kernel's queue holds a frame from the moment the stack sends it;
+  // ours once the Link's I/O thread has moved it over, unless we pull it.
+  // Popped again even when nothing was pulled: the I/O thread may have
+  // delivered while the pull waited for it. The pulled frame did not
+  // notify; frames left behind it (another thread's delivery) do now.
+  if (!frame) {
+    const bool pulled = tun->pull(&queue_);
+    frame = queue_.ring.pop();
+    if (pulled && !queue_.ring.empty()) queue_.notify();
+  }
   if (!frame) return -EAGAIN;
   return tun->read(*frame, buf);
 }
@@ -43,6 +53,8 @@ PollMask TunFile::poll() {
   // the stack is asked.
   PollMask mask = 0;
   if (tun->up() || tun->up_now()) mask |= POLLOUT | POLLWRNORM;
+  // Notifying as usual: a read parked meanwhile must learn of the frame.
+  if (queue_.ring.empty()) tun->pull(nullptr);
   if (!queue_.ring.empty()) mask |= POLLIN | POLLRDNORM;
   return mask;
 }

@@ -11,6 +11,11 @@
 #include "netdev/tun_frame.h"
 
 namespace cusenet {
+namespace {
+// The queue whose reader is pulling on this thread, if it takes the frame
+// itself (deliver runs inside the pull).
+thread_local const TunQueue* t_pulling_for = nullptr;
+}  // namespace
 
 TunInterface::TunInterface(unsigned flags)
     : flags_(flags), vnet_hdr_sz_(sizeof(TunVnetHeader)), published_(new QueueSet) {
@@ -218,7 +223,7 @@ void TunInterface::deliver(FramePtr frame) {
     tx_dropped_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  q->notify();
+  if (q != t_pulling_for) q->notify();
 }
 
 ssize_t TunInterface::write(std::span<const std::byte> in, const TunQueue& from) {
@@ -253,6 +258,16 @@ ssize_t TunInterface::write(std::span<const std::byte> in, const TunQueue& from)
       !from.disabled.load(std::memory_order_relaxed))
     flows_.update(tun_flow_hash(w.payload, is_tap), from.index.load(std::memory_order_relaxed));
   return static_cast<ssize_t>(in.size());
+}
+
+bool TunInterface::pull(const TunQueue* reader) {
+  TunGrace::Reader section(grace_);
+  Link* link = link_.load(std::memory_order_acquire);
+  if (!link) return false;
+  t_pulling_for = reader;
+  const bool pulled = link->pull();
+  t_pulling_for = nullptr;
+  return pulled;
 }
 
 ssize_t TunInterface::read(const Frame& frame, std::span<std::byte> buf) {

@@ -134,6 +134,12 @@ class TunInterface : public std::enable_shared_from_this<TunInterface> {
   ssize_t write(std::span<const std::byte> in, const TunQueue& from);
   // A frame popped from a queue, into a read() buffer (tun_put_user).
   ssize_t read(const Frame& frame, std::span<std::byte> buf);
+  // A queue found empty: takes a frame the stack transmitted that the Link
+  // has not delivered yet (Link::pull), into whichever queue it belongs to.
+  // reader: a queue whose reader is here to take the frame at once, which
+  // it then does not notify (nullptr: notify as usual). True when a frame
+  // was pulled.
+  bool pull(const TunQueue* reader);
 
  private:
   struct QueueSet {

@@ -2,7 +2,7 @@
 # Runs every benchmark (tests/bench) on a release build and prints its table;
 # each figure comes with the reference it is compared with, measured in the
 # same run. JSON results go to bench-results/ (one file per benchmark).
-#   scripts/bench.sh [SECONDS_PER_MEASUREMENT]
+#   scripts/bench.sh [SECONDS_PER_MEASUREMENT]      (SCALE_PAIRS=N: pppd pairs, 200)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-1}
@@ -19,5 +19,8 @@ build-release/tests/bench/framing_bench "$(python3 -c "print(max(0.05, $seconds 
 echo
 echo "=== /dev/net/tun round trips (tests/bench/tun_bench.cc)"
 build-release/tests/bench/tun_bench --seconds "$seconds" --json "$out/tun.json"
+echo
+echo "=== scale: memory per unit, port and channel; 200 pppd pairs (tests/bench/scale.sh)"
+tests/bench/scale.sh "${SCALE_PAIRS:-200}" --json "$out/scale.json" || [ $? = 77 ]
 echo
 echo "results: $out/*.json"

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <climits>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <set>
@@ -81,6 +82,15 @@ class FakeLink final : public Link {
 
   // The stack transmits a frame on the interface.
   void transmit(const Bytes& b) { deliver_(make_frame(b)); }
+  // Frames the stack sent that the I/O thread has not delivered yet.
+  std::deque<Bytes> pending;
+  bool pull() override {
+    if (pending.empty()) return false;
+    Bytes b = std::move(pending.front());
+    pending.pop_front();
+    transmit(b);
+    return true;
+  }
   // `ip link set name`.
   void rename(const std::string& to);
   bool carrier() const { return !carrier_changes.empty() && carrier_changes.back(); }
@@ -886,6 +896,25 @@ TEST_F(AttachedTest, FrameFromTheStackIsReadWithoutHeaders) {
   EXPECT_EQ(r, -EAGAIN);
   EXPECT_EQ(info("tun0").tx_packets, 1u);
   EXPECT_EQ(info("tun0").tx_bytes, p.size());
+}
+
+TEST_F(AttachedTest, EmptyQueuePullsWhatTheStackSentInOrder) {
+  Bytes p = udp4(0x0a000001, 0x0a000002, 1000, 53, 100), q = udp4(1, 2, 3, 4, 60);
+  FakeLink* link = factory.link("tun0");
+  link->pending = {p, q};
+  const int before = *tun.notified;
+  EXPECT_EQ(read(tun, 2000), p);
+  EXPECT_EQ(read(tun, 2000), q);
+  EXPECT_EQ(*tun.notified, before) << "the reader took its frames itself";
+  ssize_t r;
+  read(tun, 2000, &r);
+  EXPECT_EQ(r, -EAGAIN);
+  // poll pulls too, and notifies: a read parked meanwhile must learn of it.
+  link->pending = {p};
+  EXPECT_EQ(tun->poll(), PollMask{POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM});
+  EXPECT_EQ(*tun.notified, before + 1);
+  EXPECT_EQ(read(tun, 2000), p);
+  EXPECT_EQ(info("tun0").tx_packets, 3u);
 }
 
 TEST_F(AttachedTest, ShortReadTruncatesAndZeroReadConsumesNothing) {
