@@ -162,7 +162,7 @@ void print_table(const std::vector<Result>& rs) {
       const Result* e = find(rs, r.echo, size, 1);
       if (!p || !e || e->packets_per_s() == 0) continue;
       const double ratio = p->packets_per_s() / e->packets_per_s();
-      std::printf("%-52s %6zu %7.2f %5s0.9%s\n", r.what, size, ratio, ">=", ratio >= 0.9 ? "" : "  MISSED");
+      std::printf("%-52s %6zu %7.3f %5s0.9%s\n", r.what, size, ratio, ">=", ratio >= 0.9 ? "" : "  MISSED");
     }
 }
 
