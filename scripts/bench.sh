@@ -20,6 +20,9 @@ echo
 echo "=== /dev/net/tun round trips (tests/bench/tun_bench.cc)"
 build-release/tests/bench/tun_bench --seconds "$seconds" --json "$out/tun.json"
 echo
+echo "=== /dev/ppp frame rate, unit <-> channel over --ppp-wire (tests/bench/ppp_bench.cc)"
+build-release/tests/bench/ppp_bench --seconds "$seconds" --json "$out/ppp.json"
+echo
 echo "=== scale: memory per unit, port and channel; 200 pppd pairs (tests/bench/scale.sh)"
 tests/bench/scale.sh "${SCALE_PAIRS:-200}" --json "$out/scale.json" || [ $? = 77 ]
 echo

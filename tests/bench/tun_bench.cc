@@ -24,46 +24,27 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <pthread.h>
-#include <signal.h>
-#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
-#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <functional>
 #include <sstream>
 #include <string>
-#include <thread>
-#include <utility>
 #include <vector>
 
+#include "tests/bench/round_trips.h"
 #include "tests/system/daemon_fixture.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-const std::vector<size_t> kSizes = {64, 512, 1500};
-
-struct Result {
-  std::string target;
-  size_t size;
-  int clients;
-  double round_trips_per_s;
-  double p50_us, p99_us;
-  double packets_per_s() const { return 2 * round_trips_per_s; }
-  double gbit_per_s() const { return packets_per_s() * static_cast<double>(size) * 8 / 1e9; }
-};
+using namespace cusenet::bench;
 
 // --------------------------------------------------------------- packets
 
@@ -105,13 +86,6 @@ bool is_echo_reply(const uint8_t* p, ssize_t n) { return n >= 28 && (p[0] >> 4) 
 
 // ---------------------------------------------------------------- devices
 
-// A device file ready for round trips: one write, then reads until the
-// answer; false when the device failed.
-struct Endpoint {
-  int fd = -1;
-  std::function<bool(int fd, std::vector<uint8_t>& buf, size_t size, uint16_t seq)> round_trip;
-};
-
 int configure(const std::string& name, const char* addr, const char* peer) {
   int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   ifreq ifr{};
@@ -149,7 +123,7 @@ Endpoint open_tun(const std::string& path, int k) {
   }
   in_addr_t src = ::inet_addr(peer.c_str()), dst = ::inet_addr(local.c_str());
   e.fd = fd;
-  e.round_trip = [src, dst](int f, std::vector<uint8_t>& buf, size_t size, uint16_t seq) {
+  e.round_trip = [f = fd, src, dst](std::vector<uint8_t>& buf, size_t size, uint16_t seq) {
     std::vector<uint8_t> req = echo_request(size, src, dst, seq);
     if (::write(f, req.data(), req.size()) != static_cast<ssize_t>(req.size())) return false;
     for (;;) {
@@ -161,134 +135,6 @@ Endpoint open_tun(const std::string& path, int k) {
     }
   };
   return e;
-}
-
-Endpoint open_echo(const std::string& path) {
-  Endpoint e;
-  e.fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  e.round_trip = [](int f, std::vector<uint8_t>& buf, size_t size, uint16_t) {
-    return ::write(f, buf.data(), size) == static_cast<ssize_t>(size) &&
-           ::read(f, buf.data(), buf.size()) == static_cast<ssize_t>(size);
-  };
-  return e;
-}
-
-// ------------------------------------------------------------ measuring
-
-double percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
-  std::nth_element(v.begin(), v.begin() + static_cast<long>(i), v.end());
-  return v[i];
-}
-
-struct Target {
-  std::string name;
-  std::function<Endpoint(int client)> open;
-};
-
-// `clients` threads, each on its own endpoint, doing round trips for
-// `seconds` on `e`; the round trip times are appended to lat. False when a
-// round trip failed.
-bool run_slice(std::vector<Endpoint>& eps, size_t size, double seconds, std::vector<std::vector<double>>& lat) {
-  const int clients = static_cast<int>(eps.size());
-  std::atomic<bool> failed{false};
-  std::vector<std::atomic<uint64_t>> progress(eps.size());
-  std::atomic<int> finished{0};
-  auto run = [&](int c) {
-    std::vector<uint8_t> buf(65536, 0x5a);
-    auto& mine = lat[static_cast<size_t>(c)];
-    Endpoint& e = eps[static_cast<size_t>(c)];
-    auto stop = Clock::now() + std::chrono::duration<double>(seconds);
-    for (uint16_t seq = 0; !failed; ++seq) {
-      auto t0 = Clock::now();
-      if (!e.round_trip(e.fd, buf, size, seq)) {
-        failed = true;
-        break;
-      }
-      progress[static_cast<size_t>(c)].fetch_add(1, std::memory_order_relaxed);
-      auto t1 = Clock::now();
-      mine.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
-      if (t1 >= stop) break;
-    }
-    ++finished;
-  };
-  std::vector<std::thread> threads;
-  for (int c = 0; c < clients; ++c) threads.emplace_back(run, c);
-  // A client without a round trip for 2 s lost a reply: its blocked read
-  // is interrupted (EINTR) and the measurement fails instead of hanging.
-  // Joined first: it signals only threads that have not finished.
-  std::thread watchdog([&] {
-    std::vector<uint64_t> last(eps.size());
-    for (int idle = 0; finished < clients;) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      bool moved = false;
-      for (size_t c = 0; c < last.size(); ++c)
-        moved |= std::exchange(last[c], progress[c].load(std::memory_order_relaxed)) != last[c];
-      idle = moved ? 0 : idle + 1;
-      if (idle < 20) continue;
-      failed = true;
-      for (auto& t : threads) ::pthread_kill(t.native_handle(), SIGUSR1);
-      idle = 0;
-    }
-  });
-  watchdog.join();
-  for (auto& t : threads) t.join();
-  return !failed;
-}
-
-// Slices this long, the targets taking turns: the machine is shared, and a
-// load that comes and goes then weighs on every target alike.
-constexpr double kSlice = 0.1;
-
-// Every target with `clients` clients of its own, `seconds` each in all;
-// the endpoints are opened (and interfaces made) before the clock. A
-// target that fails is left out.
-void measure(const std::vector<Target>& targets, size_t size, int clients, double seconds,
-             std::vector<Result>* out) {
-  struct Run {
-    const Target* target;
-    std::vector<Endpoint> eps;
-    std::vector<std::vector<double>> lat;
-    bool ok = true;
-  };
-  std::vector<Run> runs;
-  for (const Target& t : targets) {
-    Run r{&t, {}, std::vector<std::vector<double>>(static_cast<size_t>(clients))};
-    for (int c = 0; c < clients; ++c) r.eps.push_back(t.open(c));
-    r.ok = std::all_of(r.eps.begin(), r.eps.end(), [](const Endpoint& e) { return e.fd >= 0; });
-    if (!r.ok) std::fprintf(stderr, "%s: cannot open (%d clients): %s\n", t.name.c_str(), clients, std::strerror(errno));
-    runs.push_back(std::move(r));
-  }
-  // A warm-up the figures leave out: first reads park, caches fill.
-  for (Run& r : runs) {
-    std::vector<std::vector<double>> warm(static_cast<size_t>(clients));
-    if (r.ok) r.ok = run_slice(r.eps, size, kSlice, warm);
-  }
-  const int slices = std::max(1, static_cast<int>(seconds / kSlice + 0.5));
-  for (int i = 0; i < slices; ++i)
-    for (Run& r : runs)
-      if (r.ok && !run_slice(r.eps, size, kSlice, r.lat)) {
-        std::fprintf(stderr, "%s: round trip failed (%zu bytes, %d clients): %s\n", r.target->name.c_str(), size,
-                     clients, std::strerror(errno));
-        r.ok = false;
-      }
-  for (Run& r : runs) {
-    for (auto& e : r.eps)
-      if (e.fd >= 0) ::close(e.fd);
-    if (!r.ok) continue;
-    // The rate of each client from its median round trip: a slice in which
-    // another process held the CPU shows in p99, not in the rate.
-    std::vector<double> all;
-    double rate = 0;
-    for (auto& l : r.lat) {
-      if (double p50 = percentile(l, 0.5); p50 > 0) rate += 1e6 / p50;
-      all.insert(all.end(), l.begin(), l.end());
-    }
-    out->push_back({r.target->name, size, clients, rate, percentile(all, 0.5), percentile(all, 0.99)});
-  }
-  // The kernel removes the interfaces of closed tun files a moment later.
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
 }
 
 // Targets to run; empty: all.
@@ -307,50 +153,8 @@ void measure_all(std::vector<Target> targets, double seconds, std::vector<Result
 
 // ---------------------------------------------------------------- output
 
-std::string to_json(const std::vector<Result>& rs) {
-  std::ostringstream j;
-  j << "[";
-  for (size_t i = 0; i < rs.size(); ++i) {
-    const Result& r = rs[i];
-    j << (i ? ",\n " : "") << "{\"target\":\"" << r.target << "\",\"size\":" << r.size
-      << ",\"clients\":" << r.clients << ",\"packets_per_s\":" << static_cast<long>(r.packets_per_s())
-      << ",\"gbit_per_s\":" << r.gbit_per_s() << ",\"p50_us\":" << r.p50_us << ",\"p99_us\":" << r.p99_us << "}";
-  }
-  j << "]";
-  return j.str();
-}
-
-std::vector<Result> read_lines(const std::string& path) {
-  std::vector<Result> rs;
-  std::ifstream in(path);
-  std::string t;
-  Result r{};
-  while (in >> t >> r.size >> r.clients >> r.round_trips_per_s >> r.p50_us >> r.p99_us) {
-    r.target = t;
-    rs.push_back(r);
-  }
-  return rs;
-}
-
-void write_lines(const std::string& path, const std::vector<Result>& rs) {
-  std::ofstream o(path);
-  for (const Result& r : rs)
-    o << r.target << ' ' << r.size << ' ' << r.clients << ' ' << r.round_trips_per_s << ' ' << r.p50_us << ' '
-      << r.p99_us << '\n';
-}
-
-const Result* find(const std::vector<Result>& rs, const std::string& target, size_t size, int clients) {
-  for (const Result& r : rs)
-    if (r.target == target && r.size == size && r.clients == clients) return &r;
-  return nullptr;
-}
-
 void print_table(const std::vector<Result>& rs) {
-  std::printf("%-16s %6s %7s %12s %8s %9s %9s\n", "device", "bytes", "clients", "packets/s", "Gbit/s", "p50 us",
-              "p99 us");
-  for (const Result& r : rs)
-    std::printf("%-16s %6zu %7d %12.0f %8.3f %9.1f %9.1f\n", r.target.c_str(), r.size, r.clients, r.packets_per_s(),
-                r.gbit_per_s(), r.p50_us, r.p99_us);
+  print_results(rs);
   // The goals of issue 7, as ratios of figures from this same run.
   struct Goal {
     const char* what;
@@ -395,13 +199,6 @@ void print_table(const std::vector<Result>& rs) {
       }
 }
 
-int enter_netns() {
-  if (::unshare(CLONE_NEWNET) != 0) return -errno;
-  std::ofstream("/proc/sys/net/ipv6/conf/all/disable_ipv6") << "1";
-  std::ofstream("/proc/sys/net/ipv6/conf/default/disable_ipv6") << "1";
-  return 0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -421,9 +218,7 @@ int main(int argc, char** argv) {
     }
   }
   // SIGUSR1 interrupts a blocked read (no SA_RESTART) for the watchdog.
-  struct sigaction sa {};
-  sa.sa_handler = [](int) {};
-  ::sigaction(SIGUSR1, &sa, nullptr);
+  install_watchdog_signal();
   std::stringstream targets(only);
   for (std::string t; std::getline(targets, t, ',');) g_only.push_back(t);
   // Under `cusenetctl run` (started below): the injected files, results to a file.

@@ -1,0 +1,65 @@
+#pragma once
+// The method the device benchmarks share (tun_bench, ppp_bench): round trips
+// on device files, the targets of one process taking turns in 0.1 s slices,
+// rates from each client's median round trip, and a watchdog that ends a
+// round trip whose answer was lost instead of hanging.
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace cusenet::bench {
+
+const std::vector<size_t> kSizes = {64, 512, 1500};
+
+struct Result {
+  std::string target;
+  size_t size;
+  int clients;
+  // Frames one round trip writes or reads on the device.
+  int packets;
+  double round_trips_per_s;
+  double p50_us, p99_us;
+  double packets_per_s() const { return packets * round_trips_per_s; }
+  double gbit_per_s() const { return packets_per_s() * static_cast<double>(size) * 8 / 1e9; }
+};
+
+// Device files ready for round trips; fd < 0 when they could not be opened.
+struct Endpoint {
+  int fd = -1;
+  // One round trip of `size` bytes; false when the device failed. buf is the
+  // client's own (64 KiB).
+  std::function<bool(std::vector<uint8_t>& buf, size_t size, uint16_t seq)> round_trip;
+  // Undoes what opening did; closes fd when unset.
+  std::function<void()> release;
+};
+
+struct Target {
+  std::string name;
+  std::function<Endpoint(int client)> open;
+  int packets = 2;
+};
+
+// A frame written on `path` and read back (cusenetd --echo-device).
+Endpoint open_echo(const std::string& path);
+
+// Every target with `clients` clients of its own, `seconds` each in all,
+// appended to out; a target that fails is left out (and says why on stderr).
+void measure(const std::vector<Target>& targets, size_t size, int clients, double seconds, std::vector<Result>* out);
+
+// SIGUSR1 without SA_RESTART: the watchdog's interruption of a blocked read.
+void install_watchdog_signal();
+// A private network namespace without IPv6 (no router solicitations).
+int enter_netns();
+
+const Result* find(const std::vector<Result>& rs, const std::string& target, size_t size, int clients);
+// The table of results, one row each.
+void print_results(const std::vector<Result>& rs);
+std::string to_json(const std::vector<Result>& rs);
+// Results handed from a supervised run (`cusenetctl run`) to its parent.
+std::vector<Result> read_lines(const std::string& path);
+void write_lines(const std::string& path, const std::vector<Result>& rs);
+
+}  // namespace cusenet::bench
