@@ -57,11 +57,13 @@ Daemon::Daemon(std::vector<std::string> extra) {
     argv.insert(argv.end(), {"--frontend", "fuse"});
   argv.insert(argv.end(), extra.begin(), extra.end());
   pid_t pid = spawn(argv, -1);
-  // Ready when `cusenetctl status` answers.
+  // Ready when `cusenetctl status` answers; asked once the socket exists,
+  // so that the wait prints no "cannot reach" lines.
+  const std::string socket = run_dir_ + "/control.sock";
   for (int i = 0; i < 200; ++i) {
     int status = -1;
     pid_ = pid;
-    ctl({"status"}, &status);
+    if (::access(socket.c_str(), F_OK) == 0) ctl({"status"}, &status);
     if (status == 0) return;
     int wst;
     if (::waitpid(pid, &wst, WNOHANG) == pid) {
