@@ -20,4 +20,7 @@ echo
 echo "=== /dev/net/tun round trips (tests/bench/tun_bench.cc)"
 build-release/tests/bench/tun_bench --seconds "$seconds" --json "$out/tun.json"
 echo
+echo "=== end to end: iperf3 and ping through vtund and pppd (tests/bench/e2e_bench.sh)"
+tests/bench/e2e_bench.sh --seconds "$seconds" --json "$out/e2e.json" || [ $? = 77 ]
+echo
 echo "results: $out/*.json"
