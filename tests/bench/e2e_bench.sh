@@ -37,11 +37,18 @@ need_cmd ping "apt-get install iputils-ping"
 [ -z "$perf_dir" ] || { need_cmd perf "apt-get install linux-perf"; mkdir -p "$perf_dir"; }
 start_daemon
 
-# measure CASE NS_SERVER NS_CLIENT SERVER_ADDR: iperf3 from NS_CLIENT to
-# SERVER_ADDR in NS_SERVER, then $pings pings 10 ms apart; one JSON line in
-# $E2E_DIR/results.jsonl.
+# The daemon's CPU time so far (user + system), in clock ticks.
+daemon_ticks() { awk '{ print $14 + $15 }' "/proc/$DAEMON_PID/stat"; }
+
+# measure CASE NS_SERVER NS_CLIENT SERVER_ADDR: $pings pings 10 ms apart
+# from NS_CLIENT to SERVER_ADDR in NS_SERVER, then iperf3 the same way; one
+# JSON line in $E2E_DIR/results.jsonl.
 measure() {
   local name=$1 nss=$2 nsc=$3 addr=$4 perf=""
+  # Pings first, on the idle tunnel: right after a bulk transfer, the outer
+  # TCP connection (BBR here) paces them for a while. A lost reply is a
+  # figure, not a failure; no reply at all is.
+  ip netns exec "$nsc" ping -c "$pings" -i 0.01 -W 1 "$addr" >"$E2E_DIR/ping.txt" || true
   bg "iperf3-server-$name" ip netns exec "$nss" iperf3 -s -1
   local server=$LAST_PID
   wait_for 10 ip netns exec "$nss" sh -c "ss -ltn | grep -q ':5201 '" || fail "iperf3 server did not listen"
@@ -49,17 +56,18 @@ measure() {
     bg "perf-${name//[ ,]/}" perf record -g -o "$perf_dir/${name//[ ,]/}.data" -p "$DAEMON_PID"
     perf=$LAST_PID
   fi
-  local out="$E2E_DIR/iperf3.json"
+  local out="$E2E_DIR/iperf3.json" ticks0 ticks1
+  ticks0=$(daemon_ticks)
   ip netns exec "$nsc" iperf3 -c "$addr" -t "$iperf_seconds" -J >"$out" \
     || fail "iperf3 over $name: $(cat "$out")"
+  ticks1=$(daemon_ticks)
   if [ -n "$perf" ]; then kill -INT "$perf"; wait "$perf" || true; fi
   wait "$server" || true
-  # A lost reply is a figure, not a failure; no reply at all is.
-  ip netns exec "$nsc" ping -c "$pings" -i 0.01 -W 1 "$addr" >"$E2E_DIR/ping.txt" || true
-  python3 - "$name" "$out" "$E2E_DIR/ping.txt" "$pings" >>"$E2E_DIR/results.jsonl" <<'PY' \
+  python3 - "$name" "$out" "$E2E_DIR/ping.txt" "$pings" "$((ticks1 - ticks0))" "$(getconf CLK_TCK)" >>"$E2E_DIR/results.jsonl" <<'PY' \
     || fail "no results for $name: $(cat "$E2E_DIR/ping.txt")"
 import json, re, sys
 name, iperf, ping, sent = sys.argv[1], json.load(open(sys.argv[2])), open(sys.argv[3]).read(), int(sys.argv[4])
+ticks, hz = int(sys.argv[5]), int(sys.argv[6])
 rtts = sorted(float(t) for t in re.findall(r"time=([0-9.]+) ms", ping))
 if not rtts:
     sys.exit(1)
@@ -69,6 +77,7 @@ print(json.dumps({
     "case": name,
     "tcp_mbit_s": end["sum_received"]["bits_per_second"] / 1e6,
     "retransmits": end["sum_sent"].get("retransmits", 0),
+    "daemon_cpu": ticks / hz / end["sum_received"]["seconds"],
     "ping_p50_ms": pct(50), "ping_avg_ms": sum(rtts) / len(rtts),
     "ping_p99_ms": pct(99), "ping_max_ms": rtts[-1],
     "ping_loss": 1 - len(rtts) / sent}))
@@ -103,11 +112,12 @@ wait "$pa" "$pb" || true
 python3 - "$E2E_DIR/results.jsonl" "$iperf_seconds" "$pings" "$json" <<'PY'
 import json, sys
 cases = [json.loads(l) for l in open(sys.argv[1])]
-print(f"iperf3 TCP {sys.argv[2]} s; {sys.argv[3]} pings 10 ms apart")
-print(f"| {'path':<18} | {'TCP Mbit/s':>10} | {'retr':>5} | {'p50 ms':>7} | {'avg ms':>7} | {'p99 ms':>7} | {'max ms':>7} | {'loss':>5} |")
-print("|" + "|".join("-" * (w + 2) for w in (18, 10, 5, 7, 7, 7, 7, 5)) + "|")
+print(f"iperf3 TCP {sys.argv[2]} s; {sys.argv[3]} pings 10 ms apart;"
+      " cusenetd CPU: its CPU time over the iperf3 run's (100% = one core)")
+print(f"| {'path':<18} | {'TCP Mbit/s':>10} | {'retr':>5} | {'cusenetd CPU':>12} | {'p50 ms':>7} | {'avg ms':>7} | {'p99 ms':>7} | {'max ms':>7} | {'loss':>5} |")
+print("|" + "|".join("-" * (w + 2) for w in (18, 10, 5, 12, 7, 7, 7, 7, 5)) + "|")
 for c in cases:
-    print(f"| {c['case']:<18} | {c['tcp_mbit_s']:>10,.0f} | {c['retransmits']:>5} | {c['ping_p50_ms']:>7.3f}"
+    print(f"| {c['case']:<18} | {c['tcp_mbit_s']:>10,.0f} | {c['retransmits']:>5} | {c['daemon_cpu']:>12.0%} | {c['ping_p50_ms']:>7.3f}"
           f" | {c['ping_avg_ms']:>7.3f} | {c['ping_p99_ms']:>7.3f} | {c['ping_max_ms']:>7.3f} | {c['ping_loss']:>5.0%} |")
 by = {c["case"]: c for c in cases}
 kernel = by["vtund, kernel TUN"]["tcp_mbit_s"]
