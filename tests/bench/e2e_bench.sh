@@ -48,8 +48,8 @@ measure() {
   # Pings first, on the idle tunnel: right after a bulk transfer, the outer
   # TCP connection (BBR here) paces them for a while. A lost reply is a
   # figure, not a failure; no reply at all is.
-  ip netns exec "$nsc" ping -c "$pings" -i 0.01 -W 1 "$addr" >"$E2E_DIR/ping.txt" || true
-  bg "iperf3-server-$name" ip netns exec "$nss" iperf3 -s -1
+  ip netns exec "$nsc" ping -c "$pings" -i 0.01 -W 1 -w 30 "$addr" >"$E2E_DIR/ping.txt" || true
+  bg "iperf3-server-$name" ip netns exec "$nss" iperf3 -s -1 --idle-timeout 30
   local server=$LAST_PID
   wait_for 10 ip netns exec "$nss" sh -c "ss -ltn | grep -q ':5201 '" || fail "iperf3 server did not listen"
   if [ -n "$perf_dir" ] && [ "$name" != "vtund, kernel TUN" ]; then
@@ -58,29 +58,34 @@ measure() {
   fi
   local out="$E2E_DIR/iperf3.json" ticks0 ticks1
   ticks0=$(daemon_ticks)
-  ip netns exec "$nsc" iperf3 -c "$addr" -t "$iperf_seconds" -J >"$out" \
-    || fail "iperf3 over $name: $(cat "$out")"
+  # A tunnel that stalls is a result (the case's row says so), not a hang.
+  timeout $((iperf_seconds + 20)) ip netns exec "$nsc" iperf3 -c "$addr" -t "$iperf_seconds" \
+    --connect-timeout 5000 -J >"$out" || true
   ticks1=$(daemon_ticks)
   if [ -n "$perf" ]; then kill -INT "$perf"; wait "$perf" || true; fi
+  wait_for 5 sh -c "! kill -0 $server" || kill -KILL "$server"
   wait "$server" || true
   python3 - "$name" "$out" "$E2E_DIR/ping.txt" "$pings" "$((ticks1 - ticks0))" "$(getconf CLK_TCK)" >>"$E2E_DIR/results.jsonl" <<'PY' \
-    || fail "no results for $name: $(cat "$E2E_DIR/ping.txt")"
+    || fail "no results for $name: $(cat "$out" "$E2E_DIR/ping.txt")"
 import json, re, sys
 name, iperf, ping, sent = sys.argv[1], json.load(open(sys.argv[2])), open(sys.argv[3]).read(), int(sys.argv[4])
 ticks, hz = int(sys.argv[5]), int(sys.argv[6])
 rtts = sorted(float(t) for t in re.findall(r"time=([0-9.]+) ms", ping))
 if not rtts:
     sys.exit(1)
-end = iperf["end"]
 pct = lambda p: rtts[min(len(rtts) - 1, int(p / 100 * len(rtts)))]
-print(json.dumps({
-    "case": name,
-    "tcp_mbit_s": end["sum_received"]["bits_per_second"] / 1e6,
-    "retransmits": end["sum_sent"].get("retransmits", 0),
-    "daemon_cpu": ticks / hz / end["sum_received"]["seconds"],
-    "ping_p50_ms": pct(50), "ping_avg_ms": sum(rtts) / len(rtts),
-    "ping_p99_ms": pct(99), "ping_max_ms": rtts[-1],
-    "ping_loss": 1 - len(rtts) / sent}))
+result = {"case": name, "ping_p50_ms": pct(50), "ping_avg_ms": sum(rtts) / len(rtts),
+          "ping_p99_ms": pct(99), "ping_max_ms": rtts[-1], "ping_loss": 1 - len(rtts) / sent}
+if "error" in iperf:
+    # How long the transfer ran before its first empty second.
+    moved = [i["sum"]["end"] for i in iperf.get("intervals", []) if i["sum"]["bytes"] > 0]
+    result["error"] = f"{iperf['error']} (data stopped after {max(moved, default=0):.0f} s)"
+else:
+    end = iperf["end"]
+    result |= {"tcp_mbit_s": end["sum_received"]["bits_per_second"] / 1e6,
+               "retransmits": end["sum_sent"].get("retransmits", 0),
+               "daemon_cpu": ticks / hz / end["sum_received"]["seconds"]}
+print(json.dumps(result))
 PY
   log "$name: $(tail -n1 "$E2E_DIR/results.jsonl")"
 }
@@ -106,7 +111,7 @@ pppd_in ppp-b "$NS_B" "$PTY_B" "${PPPD_OPTS[@]}" noccp 10.9.0.2:10.9.0.1; pb=$LA
 up "$NS_A" ppp0 10.9.0.1
 up "$NS_B" ppp0 10.9.0.2
 measure "pppd, null-modem" "$NS_A" "$NS_B" 10.9.0.1
-kill -TERM "$pa" "$pb"
+kill -TERM "$pa" "$pb" 2>/dev/null || true
 wait "$pa" "$pb" || true
 
 python3 - "$E2E_DIR/results.jsonl" "$iperf_seconds" "$pings" "$json" <<'PY'
@@ -117,13 +122,16 @@ print(f"iperf3 TCP {sys.argv[2]} s; {sys.argv[3]} pings 10 ms apart;"
 print(f"| {'path':<18} | {'TCP Mbit/s':>10} | {'retr':>5} | {'cusenetd CPU':>12} | {'p50 ms':>7} | {'avg ms':>7} | {'p99 ms':>7} | {'max ms':>7} | {'loss':>5} |")
 print("|" + "|".join("-" * (w + 2) for w in (18, 10, 5, 12, 7, 7, 7, 7, 5)) + "|")
 for c in cases:
+    if "error" in c:
+        print(f"| {c['case']:<18} | iperf3 failed: {c['error']}")
+        continue
     print(f"| {c['case']:<18} | {c['tcp_mbit_s']:>10,.0f} | {c['retransmits']:>5} | {c['daemon_cpu']:>12.0%} | {c['ping_p50_ms']:>7.3f}"
           f" | {c['ping_avg_ms']:>7.3f} | {c['ping_p99_ms']:>7.3f} | {c['ping_max_ms']:>7.3f} | {c['ping_loss']:>5.0%} |")
 by = {c["case"]: c for c in cases}
-kernel = by["vtund, kernel TUN"]["tcp_mbit_s"]
+mbit = lambda case: by[case].get("tcp_mbit_s", 0)
 goals = []
 for frontend in ("injected", "FUSE"):
-    ratio = by[f"vtund, {frontend}"]["tcp_mbit_s"] / kernel
+    ratio = mbit(f"vtund, {frontend}") / mbit("vtund, kernel TUN") if mbit("vtund, kernel TUN") else 0
     goals.append({"goal": f"vtund, {frontend} >= 0.8 x vtund, kernel TUN (TCP throughput)",
                   "ratio": ratio, "met": ratio >= 0.8})
 print()
@@ -132,4 +140,5 @@ for g in goals:
 if sys.argv[4]:
     json.dump({"iperf3_seconds": int(sys.argv[2]), "pings": int(sys.argv[3]), "cases": cases, "goals": goals},
               open(sys.argv[4], "w"), indent=1)
+sys.exit(1 if any("error" in c for c in cases) else 0)
 PY
