@@ -17,17 +17,9 @@ expect_status() {  # expect_status FIELD VALUE
 baseline=$(daemon_fds)
 log "daemon holds $baseline descriptors at rest"
 
-vtund_config "$E2E_DIR/server.conf" k9 tun 198.51.100.1 198.51.100.2
-vtund_config "$E2E_DIR/client.conf" k9 tun 198.51.100.2 198.51.100.1
-
 for round in 1 2 3; do
   log "round $round: vtund pair with traffic, then kill -9"
-  netns_pair "r$round"
-  bg server ip netns exec "$NS_A" "$CUSENETCTL" run -- vtund -n -s -f "$E2E_DIR/server.conf"
-  server=$LAST_PID
-  wait_for 10 ip netns exec "$NS_A" sh -c "ss -ltn | grep -q :5000" || fail "vtund server did not listen"
-  bg client ip netns exec "$NS_B" "$CUSENETCTL" run -- vtund -n -f "$E2E_DIR/client.conf" k9 192.0.2.1
-  wait_for 15 ip netns exec "$NS_B" ping -c1 -W1 198.51.100.1 || fail "tunnel did not come up"
+  vtund_pair inject tun 198.51.100.1 198.51.100.2
   bg flood ip netns exec "$NS_B" ping -i 0.002 -s 1000 198.51.100.1
   sleep 1
   # The vtund processes themselves, not the launchers: pids inside NS_B/NS_A.
@@ -40,8 +32,7 @@ for round in 1 2 3; do
   expect_status tun_files 0
   expect_status injected_files 0
   expect_status supervised 0
-  for ns in "$NS_A" "$NS_B"; do ip netns del "$ns"; done
-  E2E_NETNS=()
+  netns_pair_del
 done
 
 log "a persistent interface survives kill -9 of its creator"

@@ -135,6 +135,52 @@ $2 {
 CONF
 }
 
+# tunnel_up NETNS: its tun/tap interface is administratively up.
+tunnel_up() { grep -q '[<,]UP[,>]' <<<"$(ip -n "$1" -o link show type tun)"; }
+
+# vtund_pair MODE TYPE LOCAL PEER: a new netns_pair with a vtund server in
+# $NS_A (LOCAL) and a client in $NS_B (PEER) joined by a TYPE (tun or tap)
+# tunnel, both ends up and a ping across. MODE is how vtund reaches
+# /dev/net/tun: inject (`cusenetctl run`), bind (`cusenetctl run --bind`), or
+# unsupervised: cuse (the VM tier's daemon devices) or kernel (the kernel's
+# own TUN, the reference). Pids in VTUND_SERVER, VTUND_CLIENT.
+vtund_pair() {
+  local mode=$1 type=$2 srv=$3 cli=$4 via=("$CUSENETCTL" run --)
+  case $mode in
+    bind) via=("$CUSENETCTL" run --bind --) ;;
+    cuse | kernel) via=() ;;
+  esac
+  netns_pair "$mode$type"
+  local sess="e2e$type"
+  vtund_config "$E2E_DIR/server.conf" "$sess" "$type" "$srv" "$cli"
+  vtund_config "$E2E_DIR/client.conf" "$sess" "$type" "$cli" "$srv"
+  bg "server-$mode-$type" ip netns exec "$NS_A" "${via[@]}" vtund -n -s -f "$E2E_DIR/server.conf"
+  VTUND_SERVER=$LAST_PID
+  wait_for 10 ip netns exec "$NS_A" sh -c "ss -ltn | grep -q :5000" || fail "vtund server did not listen"
+  bg "client-$mode-$type" ip netns exec "$NS_B" "${via[@]}" \
+    vtund -n -f "$E2E_DIR/client.conf" "$sess" 192.0.2.1
+  VTUND_CLIENT=$LAST_PID
+  # Both ends' `up` commands first: a frame reaching an interface that is
+  # still down is EIO to its vtund, which ends the session (as on the kernel).
+  wait_for 15 tunnel_up "$NS_A" || fail "the server's $type interface did not come up ($mode)"
+  wait_for 15 tunnel_up "$NS_B" || fail "the client's $type interface did not come up ($mode)"
+  wait_for 15 ip netns exec "$NS_B" ping -c1 -W1 "$srv" || fail "no ping across the $type tunnel ($mode)"
+}
+
+# vtund_pair_stop: SIGTERM to both vtund of the last vtund_pair; waits for them.
+vtund_pair_stop() {
+  kill -TERM "$VTUND_CLIENT" "$VTUND_SERVER"
+  wait "$VTUND_CLIENT" "$VTUND_SERVER" 2>/dev/null || true
+}
+
+# netns_pair_del: removes the namespaces of the last netns_pair.
+netns_pair_del() {
+  local keep=() ns
+  for ns in "${E2E_NETNS[@]}"; do [ "$ns" = "$NS_A" ] || [ "$ns" = "$NS_B" ] || keep+=("$ns"); done
+  ip netns del "$NS_A"; ip netns del "$NS_B"
+  E2E_NETNS=("${keep[@]}")
+}
+
 daemon_fds() { ls "/proc/$DAEMON_PID/fd" | wc -l; }
 status_field() { "$CUSENETCTL" status -j | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
 

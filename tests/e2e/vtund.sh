@@ -29,30 +29,11 @@ check_capture() {
   log "$(echo "$dump" | grep -c ICMP) ICMP frames read back by tcpdump ($lt)"
 }
 
-# tunnel_up NETNS: its tun/tap interface is administratively up.
-tunnel_up() { grep -q '[<,]UP[,>]' <<<"$(ip -n "$1" -o link show type tun)"; }
-
 # tunnel MODE TYPE LOCAL PEER: brings a tunnel up, pings across, tears down.
 tunnel() {
-  local mode=$1 type=$2 srv=$3 cli=$4 via=("$CUSENETCTL" run --)
-  [ "$mode" = bind ] && via=("$CUSENETCTL" run --bind --)
-  [ "$mode" = cuse ] && via=()
+  local mode=$1 type=$2 srv=$3 cli=$4
   log "vtund $type tunnel, $mode frontend"
-  netns_pair "$mode$type"
-  local sess="e2e$type"
-  vtund_config "$E2E_DIR/server.conf" "$sess" "$type" "$srv" "$cli"
-  vtund_config "$E2E_DIR/client.conf" "$sess" "$type" "$cli" "$srv"
-  bg "server-$mode-$type" ip netns exec "$NS_A" "${via[@]}" vtund -n -s -f "$E2E_DIR/server.conf"
-  local server=$LAST_PID
-  wait_for 10 ip netns exec "$NS_A" sh -c "ss -ltn | grep -q :5000" || fail "vtund server did not listen"
-  bg "client-$mode-$type" ip netns exec "$NS_B" "${via[@]}" \
-    vtund -n -f "$E2E_DIR/client.conf" "$sess" 192.0.2.1
-  local client=$LAST_PID
-  # Both ends' `up` commands first: a frame reaching an interface that is
-  # still down is EIO to its vtund, which ends the session (as on the kernel).
-  wait_for 15 tunnel_up "$NS_A" || fail "the server's $type interface did not come up ($mode)"
-  wait_for 15 tunnel_up "$NS_B" || fail "the client's $type interface did not come up ($mode)"
-  wait_for 15 ip netns exec "$NS_B" ping -c1 -W1 "$srv" || fail "no ping across the $type tunnel ($mode)"
+  vtund_pair "$mode" "$type" "$srv" "$cli"
 
   # Capture on the client's emulated interface while pinging both ways.
   local ifname; ifname=$(ip netns exec "$NS_B" "$CUSENETCTL" link -j | sed -n 's/^\[{"ifindex":[0-9]*,"ifname":"\([^"]*\)".*/\1/p')
@@ -84,12 +65,10 @@ tunnel() {
     done
   done
 
-  kill -TERM "$client" "$server"
-  wait "$client" "$server" 2>/dev/null || true
+  vtund_pair_stop
   wait_for 10 sh -c "[ \"\$($CUSENETCTL status -j | sed -n 's/.*\"tun_interfaces\":\([0-9]*\).*/\1/p')\" = 0 ]" \
     || fail "interfaces left after vtund exited: $("$CUSENETCTL" status)"
-  for ns in "$NS_A" "$NS_B"; do ip netns del "$ns"; done
-  E2E_NETNS=()
+  netns_pair_del
 }
 
 if [ "$E2E_FRONTEND" = cuse ]; then
