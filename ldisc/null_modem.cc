@@ -67,13 +67,17 @@ class NullModem::End final : public FarEnd {
 
 void NullModem::Cable::run() {
   std::unique_lock lock(mu);
+  const auto ready = [this](const Direction& d) { return !d.wire.empty() && d.receiver_room; };
   while (!stop) {
-    bool moved = false;
     for (int i = 0; i < 2; ++i) {
       Direction& d = dir[i];
-      if (d.wire.empty() || !d.receiver_room) continue;
+      if (!ready(d)) continue;
       std::vector<std::byte> bytes = std::move(d.wire);
       d.wire.clear();
+      // Taken as refused until the receiver says otherwise: its
+      // receive_room() may come before receive() has returned here (a
+      // reader made room at once), and must not be lost.
+      d.receiver_room = false;
       lock.unlock();
       const auto to = port[1 - i].lock();
       const size_t n = to ? to->receive(bytes) : bytes.size();
@@ -81,9 +85,9 @@ void NullModem::Cable::run() {
       if (n < bytes.size()) {
         // Refused bytes go back in front of anything sent meanwhile.
         d.wire.insert(d.wire.begin(), bytes.begin() + static_cast<ptrdiff_t>(n), bytes.end());
-        d.receiver_room = false;
+      } else {
+        d.receiver_room = true;
       }
-      if (n > 0) moved = true;
       if (d.sender_waiting && d.wire.size() < kWireSize) {
         d.sender_waiting = false;
         lock.unlock();
@@ -91,7 +95,7 @@ void NullModem::Cable::run() {
         lock.lock();
       }
     }
-    if (!moved) cv.wait(lock);
+    cv.wait(lock, [&] { return stop || ready(dir[0]) || ready(dir[1]); });
   }
 }
 

@@ -732,6 +732,53 @@ TEST(NullModem, AMegabyteCrossesInOrderWithFlowControl) {
   EXPECT_TRUE(got == data);
 }
 
+// A reader that makes room as soon as the port refuses bytes: its
+// receive_room() then reaches the cable while the cable is still in the
+// port's receive(), and must not be lost (pppd over a null modem stalled
+// for good when it was).
+TEST(NullModem, RoomMadeDuringAShortReceiveIsNotLost) {
+  Pair p;
+  auto fa = p.open(p.da);
+  auto fb = p.open(p.db);
+  set_termios(*fa, raw_termios());
+  set_termios(*fb, raw_termios());
+  constexpr size_t kTotal = 8 << 20;
+  std::atomic<size_t> got{0};
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    std::vector<std::byte> buf(64);  // small reads: the port is full most of the time
+    while (!done.load()) {
+      const ssize_t n = fb->read(buf);
+      if (n > 0) got.fetch_add(static_cast<size_t>(n));
+    }
+  });
+  const std::vector<std::byte> chunk(4096, std::byte{0x55});
+  size_t sent = 0, last_got = 0;
+  auto last_progress = std::chrono::steady_clock::now();
+  bool stalled = false;
+  while (got.load() < kTotal) {
+    if (sent < kTotal) {
+      const ssize_t n = fa->write(std::span(chunk).first(std::min(chunk.size(), kTotal - sent)));
+      ASSERT_TRUE(n > 0 || n == -EAGAIN) << n;
+      if (n > 0) sent += static_cast<size_t>(n);
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (got.load() != last_got) {
+      last_got = got.load();
+      last_progress = now;
+    } else if (now - last_progress > std::chrono::seconds(5)) {
+      stalled = true;
+      break;
+    }
+    std::this_thread::yield();
+  }
+  done.store(true);
+  reader.join();
+  EXPECT_FALSE(stalled) << "no byte crossed for 5 s after " << got.load() << " of " << kTotal
+                        << " (" << sent << " written)";
+  EXPECT_EQ(got.load(), kTotal);
+}
+
 TEST(NullModem, RtsDownAtTheReceiverHoldsACrtsctsSender) {
   Pair p;
   auto fa = p.open(p.da);
