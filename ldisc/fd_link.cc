@@ -7,12 +7,13 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <utility>
 #include <vector>
 
 #include "core/log.h"
+#include "ldisc/raw_pty.h"
 
 namespace cusenet {
 
@@ -154,26 +155,14 @@ std::unique_ptr<FdLink> FdLink::tty(std::shared_ptr<TtyPort> port, UniqueFd tty)
 }
 
 std::unique_ptr<FdLink> FdLink::pty(std::shared_ptr<TtyPort> port, int* err) {
-  UniqueFd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
-  char path[64];
-  if (!master || ::grantpt(master.get()) != 0 || ::unlockpt(master.get()) != 0 ||
-      ::ptsname_r(master.get(), path, sizeof path) != 0) {
-    *err = -errno;
-    CN_LOG(tty, error) << "cannot make a pty for " << port->name() << ": errno " << errno;
+  RawPty pty;
+  if ((*err = open_raw_pty(0, &pty)) != 0) {
+    CN_LOG(tty, error) << "cannot make a pty for " << port->name() << ": " << std::strerror(-*err);
     return nullptr;
   }
-  UniqueFd slave(::open(path, O_RDWR | O_NOCTTY | O_CLOEXEC));
-  termios t;
-  if (!slave || ::tcgetattr(slave.get(), &t) != 0) {
-    *err = -errno;
-    return nullptr;
-  }
-  // Raw at once: an echoing slave would send the port's bytes straight back.
-  ::cfmakeraw(&t);
-  ::tcsetattr(slave.get(), TCSANOW, &t);
-  std::unique_ptr<FdLink> link(new FdLink(std::move(port), std::move(master), false));
-  link->slave_ = std::move(slave);
-  link->slave_path_ = path;
+  std::unique_ptr<FdLink> link(new FdLink(std::move(port), std::move(pty.master), false));
+  link->slave_ = std::move(pty.slave);
+  link->slave_path_ = std::move(pty.slave_path);
   return link;
 }
 

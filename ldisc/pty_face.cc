@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <stdlib.h>
 #include <sys/eventfd.h>
 #include <termios.h>
 
@@ -11,6 +10,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "ldisc/raw_pty.h"
 
 namespace cusenet {
 
@@ -81,28 +81,16 @@ void PtyFace::State::run() {
 }
 
 std::unique_ptr<PtyFace> PtyFace::create(std::shared_ptr<TtyPort> port, int* err) {
-  UniqueFd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK));
-  char path[64];
-  if (!master || ::grantpt(master.get()) != 0 || ::unlockpt(master.get()) != 0 ||
-      ::ptsname_r(master.get(), path, sizeof path) != 0) {
-    *err = -errno;
-    CN_LOG(tty, error) << "cannot make a pty for " << port->name() << ": " << std::strerror(errno);
+  RawPty pty;
+  if ((*err = open_raw_pty(O_NONBLOCK, &pty)) != 0) {
+    CN_LOG(tty, error) << "cannot make a pty for " << port->name() << ": " << std::strerror(-*err);
     return nullptr;
   }
-  UniqueFd slave(::open(path, O_RDWR | O_NOCTTY | O_CLOEXEC));
-  termios t;
-  if (!slave || ::tcgetattr(slave.get(), &t) != 0) {
-    *err = -errno;
-    return nullptr;
-  }
-  // Raw at once: an echoing slave would send the port's bytes straight back.
-  ::cfmakeraw(&t);
-  ::tcsetattr(slave.get(), TCSANOW, &t);
 
   auto s = std::make_shared<State>();
   s->port = port;
-  s->slave = slave.get();
-  s->master = std::move(master);
+  s->slave = pty.slave.get();
+  s->master = std::move(pty.master);
   s->wake = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   std::weak_ptr<State> weak = s;
   *err = port->open(Caller::self(), [weak] {
@@ -122,8 +110,8 @@ std::unique_ptr<PtyFace> PtyFace::create(std::shared_ptr<TtyPort> port, int* err
 
   std::unique_ptr<PtyFace> face(new PtyFace);
   face->state_ = s;
-  face->slave_ = std::move(slave);
-  face->slave_path_ = path;
+  face->slave_ = std::move(pty.slave);
+  face->slave_path_ = std::move(pty.slave_path);
   face->thread_ = std::thread([s] { s->run(); });
   return face;
 }
