@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -43,6 +44,26 @@ std::string system_test_unavailable() {
   if (::access("/dev/fuse", R_OK | W_OK) != 0) return "no /dev/fuse on this machine";
   if (::access("/dev/net/tun", R_OK | W_OK) != 0) return "no kernel /dev/net/tun on this machine";
   return "";
+}
+
+std::unique_ptr<Daemon> start_cuse_daemon(std::string* why) {
+  const char* kernel_tun = std::getenv("CUSENET_KERNEL_TUN");
+  if (::access("/dev/cuse", R_OK | W_OK) != 0 || !kernel_tun || !*kernel_tun) {
+    *why = "cuse run: needs /dev/cuse and the kernel's TUN node in $CUSENET_KERNEL_TUN (tests/vm/cuse.sh)";
+    return nullptr;
+  }
+  auto daemon = std::make_unique<Daemon>(std::vector<std::string>{"--frontend", "cuse", "--kernel-tun", kernel_tun});
+  if (daemon->ok()) return daemon;
+  *why = "cuse run: cusenetd did not start: " + daemon->why();
+  return nullptr;
+}
+
+bool wait_for_node(const std::string& path, struct stat* st) {
+  for (int i = 0; i < 100; ++i) {
+    if (::stat(path.c_str(), st) == 0) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
 }
 
 Daemon::Daemon(std::vector<std::string> extra) {
@@ -122,6 +143,15 @@ int Daemon::supervise(const std::vector<std::string>& cmd, const std::vector<std
   int wst = 0;
   ::waitpid(pid, &wst, 0);
   return WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
+}
+
+int Daemon::supervise_self(const std::vector<std::string>& args, const std::vector<std::string>& env) const {
+  char exe[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return -1;
+  std::vector<std::string> cmd = {std::string(exe, static_cast<size_t>(n))};
+  cmd.insert(cmd.end(), args.begin(), args.end());
+  return supervise(cmd, env);
 }
 
 int Daemon::open_fds() const {

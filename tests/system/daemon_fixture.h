@@ -2,8 +2,10 @@
 // Starts a private cusenetd (the binary named by $CUSENETD) with its own run
 // directory for one test program, and stops it at the end. Tests reach its
 // devices as FUSE files below dev_dir(), or through `cusenetctl run`.
+#include <sys/stat.h>
 #include <sys/types.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,6 +32,9 @@ class Daemon {
   // Runs `cusenetctl --run-dir DIR run -- cmd...` with this program's
   // stdout and stderr, in env's extra variables; returns its exit status.
   int supervise(const std::vector<std::string>& cmd, const std::vector<std::string>& env = {}) const;
+  // supervise() of this very program (/proc/self/exe) with args after its
+  // name; -1 when /proc/self/exe cannot be read.
+  int supervise_self(const std::vector<std::string>& args, const std::vector<std::string>& env) const;
   // Number of open descriptors of the daemon (/proc/PID/fd).
   int open_fds() const;
 
@@ -41,5 +46,14 @@ class Daemon {
 
 // Reason to skip when the machine cannot run system tests, or "" when it can.
 std::string system_test_unavailable();
+
+// The daemon on the CUSE frontend, as the VM tier runs it (tests/vm/cuse.sh:
+// /dev/cuse, the kernel's TUN moved to $CUSENET_KERNEL_TUN); nullptr with
+// the reason to skip in *why.
+std::unique_ptr<Daemon> start_cuse_daemon(std::string* why);
+
+// Waits up to 2 s for path to exist (the kernel adds a CUSE node a moment
+// after the daemon answers); its stat in *st, false if it never came.
+bool wait_for_node(const std::string& path, struct stat* st);
 
 }  // namespace cusenet::testing

@@ -387,7 +387,7 @@ TEST_F(PppOracle, HangupKillsTheChannel) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> self_argv(argv, argv + argc);
+  const std::vector<std::string> self_args(argv + 1, argv + argc);
   ::testing::InitGoogleTest(&argc, argv);
   const char* mode = std::getenv("PPP_UNDER_TEST");
   g_mode = mode && *mode ? mode : "kernel";
@@ -404,17 +404,9 @@ int main(int argc, char** argv) {
       g_skip = "no kernel PPP on this machine (the VM tier runs this: tests/vm/ppp_kernel.sh)";
   }
   if (g_skip.empty() && g_mode == "cuse") {
-    const char* kernel_tun = std::getenv("CUSENET_KERNEL_TUN");
-    if (::access("/dev/cuse", R_OK | W_OK) != 0 || !kernel_tun)
-      g_skip = "cuse run: needs /dev/cuse (tests/vm/cuse.sh)";
-    else
-      g_daemon = std::make_unique<cusenet::testing::Daemon>(
-          std::vector<std::string>{"--frontend", "cuse", "--kernel-tun", kernel_tun});
-    if (g_daemon && !g_daemon->ok()) g_skip = "cuse run: cusenetd did not start: " + g_daemon->why();
+    g_daemon = cusenet::testing::start_cuse_daemon(&g_skip);
     struct stat st{};
-    for (int i = 0; g_skip.empty() && i < 100 && ::stat("/dev/ppp", &st) != 0; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if (g_skip.empty() && (::stat("/dev/ppp", &st) != 0 || major(st.st_rdev) == 108))
+    if (g_daemon && (!cusenet::testing::wait_for_node("/dev/ppp", &st) || major(st.st_rdev) == 108))
       g_skip = "cuse run: /dev/ppp is not the daemon's CUSE device";
   }
   if (g_skip.empty() && g_mode == "injected") {
@@ -424,12 +416,8 @@ int main(int argc, char** argv) {
       if (!daemon.ok()) {
         g_skip = "injected run: cusenetd did not start: " + daemon.why();
       } else {
-        char exe[PATH_MAX];
-        ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
-        if (n > 0) {
-          self_argv[0].assign(exe, static_cast<size_t>(n));
-          return daemon.supervise(self_argv, {"PPP_UNDER_TEST=supervised"});
-        }
+        int rc = daemon.supervise_self(self_args, {"PPP_UNDER_TEST=supervised"});
+        if (rc >= 0) return rc;
         g_skip = "injected run: cannot read /proc/self/exe";
       }
     }

@@ -444,21 +444,15 @@ int main(int argc, char** argv) {
   }
   if (::geteuid() != 0) g_skip = "needs root (setuid children, chmod of the tty)";
   if (g_skip.empty() && g_mode == "cuse") {
-    const char* kernel_tun = std::getenv("CUSENET_KERNEL_TUN");
-    if (::access("/dev/cuse", R_OK | W_OK) != 0 || !kernel_tun) {
-      g_skip = "cuse run: needs /dev/cuse (tests/vm/cuse.sh)";
-    } else {
-      g_daemon = std::make_unique<cusenet::testing::Daemon>(
-          std::vector<std::string>{"--frontend", "cuse", "--kernel-tun", kernel_tun});
+    g_daemon = cusenet::testing::start_cuse_daemon(&g_skip);
+    if (g_daemon) {
       int status = 1;
-      if (!g_daemon->ok())
-        g_skip = "cuse run: cusenetd did not start: " + g_daemon->why();
-      else if (g_daemon->ctl({"tty", "add", "null-modem"}, &status); status != 0)
-        g_skip = "cuse run: tty add null-modem failed";
+      g_daemon->ctl({"tty", "add", "null-modem"}, &status);
       struct stat st{};
-      for (int i = 0; g_skip.empty() && i < 100 && ::stat("/dev/ttyVP1", &st) != 0; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      if (g_skip.empty() && !S_ISCHR(st.st_mode)) g_skip = "cuse run: no character device /dev/ttyVP1";
+      if (status != 0)
+        g_skip = "cuse run: tty add null-modem failed";
+      else if (!cusenet::testing::wait_for_node("/dev/ttyVP1", &st) || !S_ISCHR(st.st_mode))
+        g_skip = "cuse run: no character device /dev/ttyVP1";
     }
   }
   int rc = RUN_ALL_TESTS();

@@ -939,32 +939,17 @@ class DaemonEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
     if (!(fuse() || cuse()) || !g_skip.empty()) return;
-    // The cuse run's /dev/net/tun is the daemon's, not there yet.
-    std::string why = cuse() ? "" : cusenet::testing::system_test_unavailable();
-    if (!why.empty()) {
-      g_skip = why;
-      return;
-    }
-    std::vector<std::string> args;
     if (cuse()) {
-      const char* kernel_tun = std::getenv("CUSENET_KERNEL_TUN");
-      if (::access("/dev/cuse", R_OK | W_OK) != 0 || !kernel_tun || !*kernel_tun) {
-        g_skip = "cuse run: needs /dev/cuse and the kernel's TUN node in $CUSENET_KERNEL_TUN (tests/vm/cuse.sh)";
-        return;
-      }
-      args = {"--frontend", "cuse", "--kernel-tun", kernel_tun};
-    }
-    g_daemon = std::make_unique<cusenet::testing::Daemon>(args);
-    if (!g_daemon->ok()) {
-      g_skip = g_mode + " run: the cusenetd fixture did not start: " + g_daemon->why();
+      g_daemon = cusenet::testing::start_cuse_daemon(&g_skip);
+      struct stat st{};
+      if (g_daemon && (!cusenet::testing::wait_for_node("/dev/net/tun", &st) || major(st.st_rdev) == 10))
+        g_skip = "cuse run: /dev/net/tun is not the daemon's CUSE device (the kernel's tun holds the name)";
       return;
     }
-    // The kernel adds the CUSE node a moment after the daemon answers.
-    struct stat st{};
-    for (int i = 0; cuse() && i < 100 && ::stat("/dev/net/tun", &st) != 0; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if (cuse() && (::stat("/dev/net/tun", &st) != 0 || major(st.st_rdev) == 10))
-      g_skip = "cuse run: /dev/net/tun is not the daemon's CUSE device (the kernel's tun holds the name)";
+    g_skip = cusenet::testing::system_test_unavailable();
+    if (!g_skip.empty()) return;
+    g_daemon = std::make_unique<cusenet::testing::Daemon>();
+    if (!g_daemon->ok()) g_skip = "fuse run: the cusenetd fixture did not start: " + g_daemon->why();
   }
   void TearDown() override { g_daemon.reset(); }
 };
@@ -973,7 +958,7 @@ class DaemonEnvironment : public ::testing::Environment {
 
 int main(int argc, char** argv) {
   // The supervised child gets the same arguments (meson's --gtest_output).
-  std::vector<std::string> self_argv(argv, argv + argc);
+  const std::vector<std::string> self_args(argv + 1, argv + argc);
   ::testing::InitGoogleTest(&argc, argv);
   const char* mode = std::getenv("TUN_UNDER_TEST");
   g_mode = mode && *mode ? mode : "kernel";
@@ -992,12 +977,8 @@ int main(int argc, char** argv) {
   if (g_mode == "injected" && g_skip.empty()) {
     cusenet::testing::Daemon daemon;
     if (daemon.ok()) {
-      char exe[PATH_MAX];
-      ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
-      if (n > 0) {
-        self_argv[0].assign(exe, static_cast<size_t>(n));
-        return daemon.supervise(self_argv, {"TUN_UNDER_TEST=supervised"});
-      }
+      int rc = daemon.supervise_self(self_args, {"TUN_UNDER_TEST=supervised"});
+      if (rc >= 0) return rc;
       g_skip = "injected run: cannot read /proc/self/exe";
     } else {
       g_skip = "injected run: the cusenetd fixture did not start: " + daemon.why();
