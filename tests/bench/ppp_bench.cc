@@ -31,7 +31,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -127,18 +126,6 @@ Endpoint open_ppp_tty(const std::string& path, const std::string& near, const st
   return e;
 }
 
-std::vector<std::string> g_only;
-
-bool wanted(const std::string& target) {
-  return g_only.empty() || std::find(g_only.begin(), g_only.end(), target) != g_only.end();
-}
-
-void measure_all(std::vector<Target> targets, double seconds, std::vector<Result>* out) {
-  std::erase_if(targets, [](const Target& t) { return !wanted(t.name); });
-  if (targets.empty()) return;
-  for (size_t size : kSizes) measure(targets, size, 1, seconds, out);
-}
-
 std::vector<Target> targets(const std::string& transport, const std::string& echo_path, const std::string& ppp_path) {
   return {{"echo-" + transport, [echo_path](int) { return open_echo(echo_path); }},
           {"ppp-" + transport, [ppp_path](int) { return open_ppp(ppp_path, kUnitChannel, kPeerChannel); }, 4}};
@@ -169,24 +156,11 @@ void print_table(const std::vector<Result>& rs) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  double seconds = 1;
-  std::string json, only;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--seconds" && i + 1 < argc)
-      seconds = std::atof(argv[++i]);
-    else if (a == "--json" && i + 1 < argc)
-      json = argv[++i];
-    else if (a == "--only" && i + 1 < argc)
-      only = argv[++i];
-    else {
-      std::fprintf(stderr, "usage: %s [--seconds S] [--json FILE] [--only TARGET,...]\n", argv[0]);
-      return 2;
-    }
-  }
+  Options o;
+  if (!parse_options(argc, argv, &o)) return 2;
   install_watchdog_signal();
-  std::stringstream names(only);
-  for (std::string t; std::getline(names, t, ',');) g_only.push_back(t);
+  // One wire pair of channels: one client.
+  const std::vector<int> clients = {1};
   // Under `cusenetctl run` (started below): the injected files, results to a file.
   if (const char* out = std::getenv("PPP_BENCH_INJECTED")) {
     std::vector<Result> rs;
@@ -195,7 +169,7 @@ int main(int argc, char** argv) {
     std::stringstream ports(std::getenv("PPP_BENCH_TTYS") ? std::getenv("PPP_BENCH_TTYS") : "");
     if (std::string near, far; ports >> near >> far)
       ts.push_back({"ppp-tty-injected", [near, far](int) { return open_ppp_tty("/dev/ppp", near, far); }, 4});
-    measure_all(ts, seconds, &rs);
+    measure_wanted(ts, o, clients, &rs);
     write_lines(out, rs);
     return 0;
   }
@@ -213,14 +187,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::vector<Result> rs;
-  measure_all(targets("fuse", daemon.dev_path("cusenet-echo"), daemon.dev_path("ppp")), seconds, &rs);
-
-  char exe[PATH_MAX];
-  ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
-  std::string lines = daemon.run_dir() + "/injected.txt";
-  if (n > 0 && (wanted("echo-injected") || wanted("ppp-injected") || wanted("ppp-tty-injected"))) {
-    std::vector<std::string> env = {"PPP_BENCH_INJECTED=" + lines};
-    if (wanted("ppp-tty-injected")) {
+  measure_wanted(targets("fuse", daemon.dev_path("cusenet-echo"), daemon.dev_path("ppp")), o, clients, &rs);
+  if (o.wanted("echo-injected") || o.wanted("ppp-injected") || o.wanted("ppp-tty-injected")) {
+    std::vector<std::string> env;
+    if (o.wanted("ppp-tty-injected")) {
       // "ttyVP0 /dev/pts/N ttyVP1 /dev/pts/M"
       int status = -1;
       std::stringstream out(daemon.ctl({"tty", "add", "null-modem"}, &status));
@@ -230,14 +200,11 @@ int main(int argc, char** argv) {
       else
         std::fprintf(stderr, "ppp_bench: tty add null-modem failed: %s\n", out.str().c_str());
     }
-    int st = daemon.supervise({std::string(exe, static_cast<size_t>(n)), "--seconds", std::to_string(seconds),
-                               "--only", only.empty() ? "echo-injected,ppp-injected,ppp-tty-injected" : only},
-                              env);
-    if (st != 0) std::fprintf(stderr, "ppp_bench: the injected run exited %d\n", st);
-    std::vector<Result> injected = read_lines(lines);
+    std::vector<Result> injected = run_injected(
+        daemon, o, "echo-injected,ppp-injected,ppp-tty-injected", "PPP_BENCH_INJECTED", std::move(env));
     rs.insert(rs.end(), injected.begin(), injected.end());
   }
   print_table(rs);
-  if (!json.empty()) std::ofstream(json) << to_json(rs) << "\n";
+  if (!o.json.empty()) std::ofstream(o.json) << to_json(rs) << "\n";
   return 0;
 }

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -145,6 +146,49 @@ void measure(const std::vector<Target>& targets, size_t size, int clients, doubl
   }
   // The kernel removes the interfaces of closed files a moment later.
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
+}
+
+bool Options::wanted(const std::string& target) const {
+  if (only.empty()) return true;
+  std::stringstream names(only);
+  for (std::string t; std::getline(names, t, ',');)
+    if (t == target) return true;
+  return false;
+}
+
+bool parse_options(int argc, char** argv, Options* o) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--seconds" && i + 1 < argc)
+      o->seconds = std::atof(argv[++i]);
+    else if (a == "--json" && i + 1 < argc)
+      o->json = argv[++i];
+    else if (a == "--only" && i + 1 < argc)
+      o->only = argv[++i];
+    else {
+      std::fprintf(stderr, "usage: %s [--seconds S] [--json FILE] [--only TARGET,...]\n", argv[0]);
+      return false;
+    }
+  }
+  return true;
+}
+
+void measure_wanted(std::vector<Target> targets, const Options& o, const std::vector<int>& clients,
+                    std::vector<Result>* out) {
+  std::erase_if(targets, [&](const Target& t) { return !o.wanted(t.name); });
+  if (targets.empty()) return;
+  for (size_t size : kSizes)
+    for (int n : clients) measure(targets, size, n, o.seconds, out);
+}
+
+std::vector<Result> run_injected(const testing::Daemon& daemon, const Options& o, const std::string& default_only,
+                                 const std::string& result_var, std::vector<std::string> env) {
+  const std::string lines = daemon.run_dir() + "/injected.txt";
+  env.push_back(result_var + "=" + lines);
+  const int st = daemon.supervise_self(
+      {"--seconds", std::to_string(o.seconds), "--only", o.only.empty() ? default_only : o.only}, env);
+  if (st != 0) std::fprintf(stderr, "%s: the injected run exited %d\n", program_invocation_short_name, st);
+  return read_lines(lines);
 }
 
 void install_watchdog_signal() {

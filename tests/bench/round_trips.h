@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/system/daemon_fixture.h"
+
 namespace cusenet::bench {
 
 const std::vector<size_t> kSizes = {64, 512, 1500};
@@ -48,6 +50,28 @@ Endpoint open_echo(const std::string& path);
 // Every target with `clients` clients of its own, `seconds` each in all,
 // appended to out; a target that fails is left out (and says why on stderr).
 void measure(const std::vector<Target>& targets, size_t size, int clients, double seconds, std::vector<Result>* out);
+
+// The command line of the device benchmarks:
+//   NAME [--seconds S] [--json FILE] [--only TARGET,...]
+struct Options {
+  double seconds = 1;
+  std::string json;
+  std::string only;  // as given: handed on to the supervised run
+  // In --only, or every target without it.
+  bool wanted(const std::string& target) const;
+};
+// false, with the usage printed, on a bad command line.
+bool parse_options(int argc, char** argv, Options* o);
+
+// The targets o wants, at every size, once per client count.
+void measure_wanted(std::vector<Target> targets, const Options& o, const std::vector<int>& clients,
+                    std::vector<Result>* out);
+
+// This program again under `cusenetctl run` of daemon, for the injected
+// targets (--only as o has it, else default_only), with result_var=FILE
+// and env in its environment; the results it wrote to FILE.
+std::vector<Result> run_injected(const testing::Daemon& daemon, const Options& o, const std::string& default_only,
+                                 const std::string& result_var, std::vector<std::string> env = {});
 
 // SIGUSR1 without SA_RESTART: the watchdog's interruption of a blocked read.
 void install_watchdog_signal();

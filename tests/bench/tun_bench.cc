@@ -30,12 +30,10 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -137,20 +135,6 @@ Endpoint open_tun(const std::string& path, int k) {
   return e;
 }
 
-// Targets to run; empty: all.
-std::vector<std::string> g_only;
-
-bool wanted(const std::string& target) {
-  return g_only.empty() || std::find(g_only.begin(), g_only.end(), target) != g_only.end();
-}
-
-void measure_all(std::vector<Target> targets, double seconds, std::vector<Result>* out) {
-  std::erase_if(targets, [](const Target& t) { return !wanted(t.name); });
-  if (targets.empty()) return;
-  for (size_t size : kSizes)
-    for (int clients : {1, 2}) measure(targets, size, clients, seconds, out);
-}
-
 // ---------------------------------------------------------------- output
 
 void print_table(const std::vector<Result>& rs) {
@@ -202,31 +186,17 @@ void print_table(const std::vector<Result>& rs) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  double seconds = 1;
-  std::string json, only;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--seconds" && i + 1 < argc)
-      seconds = std::atof(argv[++i]);
-    else if (a == "--json" && i + 1 < argc)
-      json = argv[++i];
-    else if (a == "--only" && i + 1 < argc)
-      only = argv[++i];
-    else {
-      std::fprintf(stderr, "usage: %s [--seconds S] [--json FILE] [--only TARGET,...]\n", argv[0]);
-      return 2;
-    }
-  }
+  Options o;
+  if (!parse_options(argc, argv, &o)) return 2;
   // SIGUSR1 interrupts a blocked read (no SA_RESTART) for the watchdog.
   install_watchdog_signal();
-  std::stringstream targets(only);
-  for (std::string t; std::getline(targets, t, ',');) g_only.push_back(t);
+  const std::vector<int> clients = {1, 2};
   // Under `cusenetctl run` (started below): the injected files, results to a file.
   if (const char* out = std::getenv("TUN_BENCH_INJECTED")) {
     std::vector<Result> rs;
-    measure_all({{"echo-injected", [](int) { return open_echo("/dev/cusenet-echo"); }},
-                 {"tun-injected", [](int k) { return open_tun("/dev/net/tun", 20 + k); }}},
-                seconds, &rs);
+    measure_wanted({{"echo-injected", [](int) { return open_echo("/dev/cusenet-echo"); }},
+                    {"tun-injected", [](int k) { return open_tun("/dev/net/tun", 20 + k); }}},
+                   o, clients, &rs);
     write_lines(out, rs);
     return 0;
   }
@@ -245,23 +215,16 @@ int main(int argc, char** argv) {
   }
   std::vector<Result> rs;
   std::string echo_path = daemon.dev_path("cusenet-echo"), tun_path = daemon.dev_path("net/tun");
-  measure_all({{"tun-kernel", [](int k) { return open_tun("/dev/net/tun", k); }},
-               {"echo-fuse", [&](int) { return open_echo(echo_path); }},
-               {"tun-fuse", [&](int k) { return open_tun(tun_path, 10 + k); }}},
-              seconds, &rs);
-
-  char exe[PATH_MAX];
-  ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
-  std::string lines = daemon.run_dir() + "/injected.txt";
-  if (n > 0 && (wanted("echo-injected") || wanted("tun-injected"))) {
-    int st = daemon.supervise({std::string(exe, static_cast<size_t>(n)), "--seconds", std::to_string(seconds),
-                               "--only", only.empty() ? "echo-injected,tun-injected" : only},
-                              {"TUN_BENCH_INJECTED=" + lines});
-    if (st != 0) std::fprintf(stderr, "tun_bench: the injected run exited %d\n", st);
-    std::vector<Result> injected = read_lines(lines);
+  measure_wanted({{"tun-kernel", [](int k) { return open_tun("/dev/net/tun", k); }},
+                  {"echo-fuse", [&](int) { return open_echo(echo_path); }},
+                  {"tun-fuse", [&](int k) { return open_tun(tun_path, 10 + k); }}},
+                 o, clients, &rs);
+  if (o.wanted("echo-injected") || o.wanted("tun-injected")) {
+    std::vector<Result> injected =
+        run_injected(daemon, o, "echo-injected,tun-injected", "TUN_BENCH_INJECTED");
     rs.insert(rs.end(), injected.begin(), injected.end());
   }
   print_table(rs);
-  if (!json.empty()) std::ofstream(json) << to_json(rs) << "\n";
+  if (!o.json.empty()) std::ofstream(o.json) << to_json(rs) << "\n";
   return 0;
 }
