@@ -20,7 +20,9 @@ done
 
 # One closing line over both runs, in the plain form CI reads.
 python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
-import json, sys
+import json, re, sys
+# gtest's closing counts: "[  PASSED  ] 34 tests.", "[  SKIPPED ] 2 tests, listed below:".
+TALLY = re.compile(r"\[  (PASSED|SKIPPED|FAILED) *\] \d+ tests?")
 counts = {"OK": 0, "FAIL": 0, "SKIP": 0, "TIMEOUT": 0, "ERROR": 0, "EXPECTEDFAIL": 0, "UNEXPECTEDPASS": 0}
 for path in sys.argv[1:]:
     for line in open(path):
@@ -30,9 +32,7 @@ for path in sys.argv[1:]:
             # The VM tier's times and each test's own tally, for the CI log.
             out = ((r.get("stdout") or "") + "\n" + (r.get("stderr") or "")).splitlines()
             boot = [l for l in out if l.startswith("vm: boot")]
-            tally = [l.replace(", listed below:", "") for l in out
-                     if l.startswith(("[  PASSED  ]", "[  SKIPPED ]", "[  FAILED  ]")) and " test" in l
-                     and ("listed below" in l or l.startswith("[  PASSED  ]"))]
+            tally = [m.group(0) for m in map(TALLY.match, out) if m]
             print(f"{path.split('/')[0]}: {r['name']}: {r['result']} in {r['duration']:.0f} s; "
                   + (boot[-1] if boot else "no VM times") + "".join("; " + t for t in tally))
         if r["result"] == "SKIP":
