@@ -30,21 +30,23 @@ double percentile(std::vector<double>& v, double p) {
   return v[i];
 }
 
-// One thread per endpoint doing round trips for `seconds`; the round trip
-// times are appended to lat. False when a round trip failed.
-bool run_slice(std::vector<Endpoint>& eps, size_t size, double seconds, std::vector<std::vector<double>>& lat) {
+// One thread per endpoint doing rounds of `window` round trips for
+// `seconds`; each round's time is appended to its client's times. False when
+// a round trip failed.
+bool run_slice(std::vector<Endpoint>& eps, size_t size, int window, double seconds,
+               std::vector<std::vector<double>>& times) {
   const int clients = static_cast<int>(eps.size());
   std::atomic<bool> failed{false};
   std::vector<std::atomic<uint64_t>> progress(eps.size());
   std::atomic<int> finished{0};
   auto run = [&](int c) {
     std::vector<uint8_t> buf(65536, 0x5a);
-    auto& mine = lat[static_cast<size_t>(c)];
+    auto& mine = times[static_cast<size_t>(c)];
     Endpoint& e = eps[static_cast<size_t>(c)];
     auto stop = Clock::now() + std::chrono::duration<double>(seconds);
-    for (uint16_t seq = 0; !failed; ++seq) {
+    for (uint16_t seq = 0; !failed; seq = static_cast<uint16_t>(seq + window)) {
       auto t0 = Clock::now();
-      if (!e.round_trip(buf, size, seq)) {
+      if (!e.round_trip(buf, size, seq, window)) {
         failed = true;
         break;
       }
@@ -80,32 +82,52 @@ bool run_slice(std::vector<Endpoint>& eps, size_t size, double seconds, std::vec
 }
 
 // Slices this long, the targets taking turns: the machine is shared, and a
-// load that comes and goes then weighs on every target alike.
+// load that comes and goes then weighs on every target alike. A target's
+// slice is half single round trips, half rounds of its window.
 constexpr double kSlice = 0.1;
+
+// Round trips per second of all clients, each from its median round of
+// `window` round trips: a slice in which another process held the CPU shows
+// in p99, not in the rate.
+double rate(std::vector<std::vector<double>>& times, int window) {
+  double r = 0;
+  for (auto& t : times)
+    if (double p50 = percentile(t, 0.5); p50 > 0) r += window * 1e6 / p50;
+  return r;
+}
 
 }  // namespace
 
 Endpoint open_echo(const std::string& path) {
   Endpoint e;
   e.fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  e.round_trip = [f = e.fd](std::vector<uint8_t>& buf, size_t size, uint16_t) {
-    return ::write(f, buf.data(), size) == static_cast<ssize_t>(size) &&
-           ::read(f, buf.data(), buf.size()) == static_cast<ssize_t>(size);
+  e.round_trip = [f = e.fd](std::vector<uint8_t>& buf, size_t size, uint16_t, int window) {
+    const auto n = static_cast<ssize_t>(size);
+    for (int i = 0; i < window; ++i)
+      if (::write(f, buf.data(), size) != n) return false;
+    for (int i = 0; i < window; ++i)
+      if (::read(f, buf.data(), buf.size()) != n) return false;
+    return true;
   };
   return e;
 }
 
 void measure(const std::vector<Target>& targets, size_t size, int clients, double seconds, std::vector<Result>* out) {
+  using Times = std::vector<std::vector<double>>;  // per client
   struct Run {
     const Target* target;
     std::vector<Endpoint> eps;
-    std::vector<std::vector<double>> lat;
+    Times lat, rounds;  // single round trips; rounds of the window
     bool ok = true;
+    // Half a slice of single round trips, half of rounds of the window.
+    bool slice(size_t size, Times& l, Times& w) {
+      return run_slice(eps, size, 1, kSlice / 2, l) && run_slice(eps, size, target->window, kSlice / 2, w);
+    }
   };
   // The endpoints are opened (and interfaces made) before the clock.
   std::vector<Run> runs;
   for (const Target& t : targets) {
-    Run r{&t, {}, std::vector<std::vector<double>>(static_cast<size_t>(clients))};
+    Run r{&t, {}, Times(static_cast<size_t>(clients)), Times(static_cast<size_t>(clients))};
     for (int c = 0; c < clients; ++c) r.eps.push_back(t.open(c));
     r.ok = std::all_of(r.eps.begin(), r.eps.end(), [](const Endpoint& e) { return e.fd >= 0; });
     if (!r.ok) std::fprintf(stderr, "%s: cannot open (%d clients): %s\n", t.name.c_str(), clients, std::strerror(errno));
@@ -113,13 +135,13 @@ void measure(const std::vector<Target>& targets, size_t size, int clients, doubl
   }
   // A warm-up the figures leave out: first reads park, caches fill.
   for (Run& r : runs) {
-    std::vector<std::vector<double>> warm(static_cast<size_t>(clients));
-    if (r.ok) r.ok = run_slice(r.eps, size, kSlice, warm);
+    Times warm(static_cast<size_t>(clients));
+    if (r.ok) r.ok = r.slice(size, warm, warm);
   }
   const int slices = std::max(1, static_cast<int>(seconds / kSlice + 0.5));
   for (int i = 0; i < slices; ++i)
     for (Run& r : runs)
-      if (r.ok && !run_slice(r.eps, size, kSlice, r.lat)) {
+      if (r.ok && !r.slice(size, r.lat, r.rounds)) {
         std::fprintf(stderr, "%s: round trip failed (%zu bytes, %d clients): %s\n", r.target->name.c_str(), size,
                      clients, std::strerror(errno));
         r.ok = false;
@@ -133,16 +155,11 @@ void measure(const std::vector<Target>& targets, size_t size, int clients, doubl
         ::close(e.fd);
     }
     if (!r.ok) continue;
-    // The rate of each client from its median round trip: a slice in which
-    // another process held the CPU shows in p99, not in the rate.
     std::vector<double> all;
-    double rate = 0;
-    for (auto& l : r.lat) {
-      if (double p50 = percentile(l, 0.5); p50 > 0) rate += 1e6 / p50;
-      all.insert(all.end(), l.begin(), l.end());
-    }
-    out->push_back(
-        {r.target->name, size, clients, r.target->packets, rate, percentile(all, 0.5), percentile(all, 0.99)});
+    for (auto& l : r.lat) all.insert(all.end(), l.begin(), l.end());
+    const Target& t = *r.target;
+    out->push_back({t.name, size, clients, t.packets, t.window, rate(r.rounds, t.window), rate(r.lat, 1),
+                    percentile(all, 0.5), percentile(all, 0.99)});
   }
   // The kernel removes the interfaces of closed files a moment later.
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -211,11 +228,12 @@ const Result* find(const std::vector<Result>& rs, const std::string& target, siz
 }
 
 void print_results(const std::vector<Result>& rs) {
-  std::printf("%-16s %6s %7s %12s %8s %9s %9s\n", "device", "bytes", "clients", "packets/s", "Gbit/s", "p50 us",
-              "p99 us");
+  // packets/s and Gbit/s with the window in flight; then one at a time.
+  std::printf("%-16s %6s %7s %6s %12s %8s %12s %9s %9s\n", "device", "bytes", "clients", "window", "packets/s",
+              "Gbit/s", "1 in flight", "p50 us", "p99 us");
   for (const Result& r : rs)
-    std::printf("%-16s %6zu %7d %12.0f %8.3f %9.1f %9.1f\n", r.target.c_str(), r.size, r.clients, r.packets_per_s(),
-                r.gbit_per_s(), r.p50_us, r.p99_us);
+    std::printf("%-16s %6zu %7d %6d %12.0f %8.3f %12.0f %9.1f %9.1f\n", r.target.c_str(), r.size, r.clients,
+                r.window, r.packets_per_s(), r.gbit_per_s(), r.serial_packets_per_s(), r.p50_us, r.p99_us);
 }
 
 std::string to_json(const std::vector<Result>& rs) {
@@ -224,8 +242,10 @@ std::string to_json(const std::vector<Result>& rs) {
   for (size_t i = 0; i < rs.size(); ++i) {
     const Result& r = rs[i];
     j << (i ? ",\n " : "") << "{\"target\":\"" << r.target << "\",\"size\":" << r.size
-      << ",\"clients\":" << r.clients << ",\"packets_per_s\":" << static_cast<long>(r.packets_per_s())
-      << ",\"gbit_per_s\":" << r.gbit_per_s() << ",\"p50_us\":" << r.p50_us << ",\"p99_us\":" << r.p99_us << "}";
+      << ",\"clients\":" << r.clients << ",\"window\":" << r.window
+      << ",\"packets_per_s\":" << static_cast<long>(r.packets_per_s()) << ",\"gbit_per_s\":" << r.gbit_per_s()
+      << ",\"serial_packets_per_s\":" << static_cast<long>(r.serial_packets_per_s()) << ",\"p50_us\":" << r.p50_us
+      << ",\"p99_us\":" << r.p99_us << "}";
   }
   j << "]";
   return j.str();
@@ -236,7 +256,8 @@ std::vector<Result> read_lines(const std::string& path) {
   std::ifstream in(path);
   std::string t;
   Result r{};
-  while (in >> t >> r.size >> r.clients >> r.packets >> r.round_trips_per_s >> r.p50_us >> r.p99_us) {
+  while (in >> t >> r.size >> r.clients >> r.packets >> r.window >> r.round_trips_per_s >>
+         r.serial_round_trips_per_s >> r.p50_us >> r.p99_us) {
     r.target = t;
     rs.push_back(r);
   }
@@ -246,8 +267,8 @@ std::vector<Result> read_lines(const std::string& path) {
 void write_lines(const std::string& path, const std::vector<Result>& rs) {
   std::ofstream o(path);
   for (const Result& r : rs)
-    o << r.target << ' ' << r.size << ' ' << r.clients << ' ' << r.packets << ' ' << r.round_trips_per_s << ' '
-      << r.p50_us << ' ' << r.p99_us << '\n';
+    o << r.target << ' ' << r.size << ' ' << r.clients << ' ' << r.packets << ' ' << r.window << ' '
+      << r.round_trips_per_s << ' ' << r.serial_round_trips_per_s << ' ' << r.p50_us << ' ' << r.p99_us << '\n';
 }
 
 }  // namespace cusenet::bench

@@ -1,8 +1,12 @@
 #pragma once
 // The method the device benchmarks share (tun_bench, ppp_bench): round trips
 // on device files, the targets of one process taking turns in 0.1 s slices,
-// rates from each client's median round trip, and a watchdog that ends a
-// round trip whose answer was lost instead of hanging.
+// and a watchdog that ends a round trip whose answer was lost instead of
+// hanging. Each target is measured two ways: latency, single round trips
+// (one frame in flight); and packet rate, rounds of a window of frames
+// written and then their answers read (the device's throughput with frames
+// queued, what a busy tunnel sees). Both rates come from each client's
+// median, so that load from elsewhere shows in p99 rather than in the rate.
 #include <sys/types.h>
 
 #include <cstdint>
@@ -16,24 +20,38 @@ namespace cusenet::bench {
 
 const std::vector<size_t> kSizes = {64, 512, 1500};
 
+// Frames in flight for the packet rate. Enough that the device's side always
+// finds work queued (the injected transport moves up to 64 frames per
+// wake-up), and well below the smallest queue on any path, so that none is
+// dropped: a tun's 500 (the kernel's tx_queue_len, and the emulated tun's),
+// the echo device's 500, and /dev/ppp's read queue of 32 (PPP_MAX_RQLEN;
+// ppp_bench asks for less).
+constexpr int kWindow = 32;
+
 struct Result {
   std::string target;
   size_t size;
   int clients;
   // Frames one round trip writes or reads on the device.
   int packets;
+  // Round trips in flight for `round_trips_per_s`.
+  int window;
   double round_trips_per_s;
+  // One round trip at a time: its rate and latency.
+  double serial_round_trips_per_s;
   double p50_us, p99_us;
   double packets_per_s() const { return packets * round_trips_per_s; }
+  double serial_packets_per_s() const { return packets * serial_round_trips_per_s; }
   double gbit_per_s() const { return packets_per_s() * static_cast<double>(size) * 8 / 1e9; }
 };
 
 // Device files ready for round trips; fd < 0 when they could not be opened.
 struct Endpoint {
   int fd = -1;
-  // One round trip of `size` bytes; false when the device failed. buf is the
-  // client's own (64 KiB).
-  std::function<bool(std::vector<uint8_t>& buf, size_t size, uint16_t seq)> round_trip;
+  // `window` round trips of `size` bytes, sequence numbers from seq on: all
+  // their frames written, then all their answers read. False when the device
+  // failed. buf is the client's own (64 KiB).
+  std::function<bool(std::vector<uint8_t>& buf, size_t size, uint16_t seq, int window)> round_trip;
   // Undoes what opening did; closes fd when unset.
   std::function<void()> release;
 };
@@ -42,6 +60,7 @@ struct Target {
   std::string name;
   std::function<Endpoint(int client)> open;
   int packets = 2;
+  int window = kWindow;
 };
 
 // A frame written on `path` and read back (cusenetd --echo-device).
