@@ -201,7 +201,7 @@ class SeccompFrontend::Loop {
   KernelTtys* const ttys_;
   std::shared_ptr<Inbox> inbox_ = std::make_shared<Inbox>();
   UniqueFd epoll_{::epoll_create1(EPOLL_CLOEXEC)};
-  std::vector<std::byte> frame_buf_ = std::vector<std::byte>(Frame::kMax);
+  InjectedBatch batch_{Frame::kMax};
   std::vector<std::byte> notif_buf_;
 
   std::mutex adopt_mu_;  // guards adopted_ and stopped_
@@ -339,7 +339,7 @@ void SeccompFrontend::Loop::on_inbox() {
 }
 
 void SeccompFrontend::Loop::drain(Injected* f) {
-  if (f->io.drain(frame_buf_)) again_.push_back(f->id);
+  if (f->io.drain(batch_)) again_.push_back(f->id);
   update_interest(f);
 }
 
@@ -354,10 +354,10 @@ void SeccompFrontend::Loop::update_interest(Injected* f) {
 
 void SeccompFrontend::Loop::on_injected(Injected* f, uint32_t events) {
   if (events & EPOLLOUT) {
-    if (f->io.writable(frame_buf_)) again_.push_back(f->id);
+    if (f->io.writable(batch_)) again_.push_back(f->id);
   }
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-    if (!f->io.receive(frame_buf_, &refused_writes)) {
+    if (!f->io.receive(batch_, &refused_writes)) {
       close_injected(f);
       return;
     }

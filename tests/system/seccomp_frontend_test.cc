@@ -33,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/frame.h"
 #include "core/log.h"
 #include "cuse/seccomp_filter.h"
 
@@ -353,6 +354,35 @@ TEST_F(SeccompFrontendTest, OpenInjectsSocketAndFramesRoundTrip) {
   EXPECT_EQ(frontend_->refused_writes(), 0u);
 }
 
+TEST_F(SeccompFrontendTest, AnOversizedFrameAmongOthersIsRefusedAlone) {
+  constexpr int kRounds = 20;
+  EXPECT_EQ(run([] {
+              const int fd = ::open("/dev/cusenet-test", O_RDWR);
+              CHILD_CHECK(fd >= 0);
+              // One sendmmsg of many rounds, so that the frontend finds the
+              // oversized frames in the middle of what it reads at once.
+              auto small = pattern(100, 1), large = pattern(Frame::kMax + 1, 2), last = pattern(50, 3);
+              std::vector<iovec> iov;
+              for (int i = 0; i < kRounds; ++i)
+                for (auto* f : {&small, &large, &last}) iov.push_back({f->data(), f->size()});
+              std::vector<mmsghdr> msgs(iov.size());
+              for (size_t i = 0; i < iov.size(); ++i) msgs[i].msg_hdr = {nullptr, 0, &iov[i], 1, nullptr, 0, 0};
+              CHILD_CHECK(::sendmmsg(fd, msgs.data(), static_cast<unsigned>(msgs.size()), 0) ==
+                          static_cast<int>(msgs.size()));
+              std::vector<std::byte> in(4096);
+              for (int i = 0; i < kRounds; ++i)
+                for (auto* f : {&small, &last}) {
+                  CHILD_CHECK(::read(fd, in.data(), in.size()) == static_cast<ssize_t>(f->size()));
+                  CHILD_CHECK(std::memcmp(in.data(), f->data(), f->size()) == 0);
+                }
+              pollfd p{fd, POLLIN, 0};
+              CHILD_CHECK(::poll(&p, 1, 100) == 0);  // nothing more
+              return 0;
+            }),
+            0);
+  EXPECT_EQ(frontend_->refused_writes(), static_cast<uint64_t>(kRounds));
+}
+
 TEST_F(SeccompFrontendTest, NonblockingReadAndPoll) {
   EXPECT_EQ(run([] {
               const int fd = ::open("/dev/cusenet-test", O_RDWR | O_NONBLOCK);
@@ -373,7 +403,7 @@ TEST_F(SeccompFrontendTest, NonblockingReadAndPoll) {
   EXPECT_NE(test_.last_flags.load() & O_NONBLOCK, 0);
 }
 
-TEST_F(SeccompFrontendTest, DeviceFramesArriveInOrderWhenTheSocketIsFull) {
+TEST_F(SeccompFrontendTest, DeviceFramesArriveInOrderWhenTheSocketIsFullThenEndOfFile) {
   constexpr int kFrames = 2000;
   constexpr size_t kSize = 1000;  // 2 MB: several times what the socket holds
   int ready[2];
@@ -392,8 +422,8 @@ TEST_F(SeccompFrontendTest, DeviceFramesArriveInOrderWhenTheSocketIsFull) {
           CHILD_CHECK(
               std::memcmp(in.data(), pattern(kSize, static_cast<unsigned>(i)).data(), kSize) == 0);
         }
-        pollfd p{fd, POLLIN, 0};
-        CHILD_CHECK(::poll(&p, 1, 100) == 0);  // nothing more, nothing duplicated
+        // The device hung up behind them: end of file once they are read.
+        CHILD_CHECK(::read(fd, in.data(), in.size()) == 0);
         return 0;
       },
       &listener);
@@ -407,6 +437,7 @@ TEST_F(SeccompFrontendTest, DeviceFramesArriveInOrderWhenTheSocketIsFull) {
   ASSERT_EQ(files.size(), 1u);
   for (int i = 0; i < kFrames; ++i)
     files[0]->queue(pattern(kSize, static_cast<unsigned>(i)));  // notify from this thread
+  files[0]->hang_up();
   files.clear();
   EXPECT_EQ(wait_child(pid), 0);
 }
