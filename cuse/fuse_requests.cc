@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdarg>
 #include <cstdio>
 #include <string>
@@ -71,27 +72,35 @@ void libfuse_log(enum fuse_log_level level, const char* fmt, va_list ap) {
 
 void route_libfuse_log() { fuse_set_log_func(libfuse_log); }
 
-// Notify may fire on any thread, during a file operation or long after the
-// file is gone; it only records which file to look at and wakes the loop.
+// The files whose parked reads a notification may complete, handed to the
+// session loop. Notify may fire on any thread, during a file operation or
+// long after the file is gone.
 class RequestCore::Wakeups {
  public:
   Wakeups() : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
   int fd() const { return fd_.get(); }
+  bool pending() const { return pending_count_.load(std::memory_order_acquire) != 0; }
+  void serve_on_this_thread() { t_serving = this; }
 
   void post(uint64_t fh) {
     std::lock_guard lock(mu_);
     if (closed_) return;
     pending_.push_back(fh);
-    if (pending_.size() == 1) {
-      const uint64_t one = 1;
-      (void)!::write(fd_.get(), &one, sizeof one);
-    }
+    pending_count_.store(pending_.size(), std::memory_order_release);
+    // The loop's own thread runs them before it polls again.
+    if (t_serving == this || signalled_) return;
+    signalled_ = true;
+    const uint64_t one = 1;
+    (void)!::write(fd_.get(), &one, sizeof one);
   }
 
   std::vector<uint64_t> take() {
     std::lock_guard lock(mu_);
-    uint64_t count;
-    (void)!::read(fd_.get(), &count, sizeof count);
+    if (std::exchange(signalled_, false)) {
+      uint64_t count;
+      (void)!::read(fd_.get(), &count, sizeof count);
+    }
+    pending_count_.store(0, std::memory_order_release);
     return std::exchange(pending_, {});
   }
 
@@ -99,13 +108,88 @@ class RequestCore::Wakeups {
     std::lock_guard lock(mu_);
     closed_ = true;
     pending_.clear();
+    pending_count_.store(0, std::memory_order_release);
   }
 
  private:
+  static thread_local const Wakeups* t_serving;
   UniqueFd fd_;
   std::mutex mu_;
   bool closed_ = false;
+  bool signalled_ = false;  // fd_ was written and not read since
   std::vector<uint64_t> pending_;
+  std::atomic<size_t> pending_count_{0};
+};
+
+thread_local const RequestCore::Wakeups* RequestCore::Wakeups::t_serving = nullptr;
+
+// What a file's Notify needs, shared with it: the poll handle to notify and
+// whether a read waits for the session loop. mu is a leaf lock (taken under
+// the core's mu_ and under device locks, never the other way round), so a
+// Notify can take it wherever the device calls from. The poll notification
+// is sent under it: once close() has set closed, no thread touches the
+// handle or its session any more.
+struct RequestCore::Waiters {
+  std::mutex mu;
+  fuse_pollhandle* poll = nullptr;
+  size_t parked = 0;
+  bool posted = false;  // handed to the session loop, not yet run
+  bool closed = false;
+  // Notifications so far: a read that found nothing parks only if none came
+  // since it looked. Written under mu, read without it.
+  std::atomic<uint64_t> notifies{0};
+
+  void notify(Wakeups& wakeups, uint64_t fh) {
+    bool post = false;
+    {
+      std::lock_guard lock(mu);
+      if (closed) return;
+      notifies.fetch_add(1, std::memory_order_release);
+      if (poll) {
+        fuse_lowlevel_notify_poll(poll);
+        fuse_pollhandle_destroy(std::exchange(poll, nullptr));
+      }
+      if (parked > 0 && !posted) post = posted = true;
+    }
+    if (post) wakeups.post(fh);
+  }
+
+  // The file has left the core's tables: later notifications do nothing.
+  void close() {
+    std::lock_guard lock(mu);
+    closed = true;
+    if (poll) fuse_pollhandle_destroy(std::exchange(poll, nullptr));
+  }
+
+  void set_poll(fuse_pollhandle* ph) {
+    std::lock_guard lock(mu);
+    if (poll) fuse_pollhandle_destroy(poll);
+    poll = ph;
+  }
+
+  bool polled() {
+    std::lock_guard lock(mu);
+    return poll != nullptr;
+  }
+
+  // A read parks, unless a notification came since *seen.
+  bool park(const uint64_t* seen) {
+    std::lock_guard lock(mu);
+    if (seen && notifies.load(std::memory_order_relaxed) != *seen) return false;
+    ++parked;
+    return true;
+  }
+
+  void unpark() {
+    std::lock_guard lock(mu);
+    --parked;
+  }
+
+  // Run by the session loop: notifications from here on hand the file over again.
+  void taken() {
+    std::lock_guard lock(mu);
+    posted = false;
+  }
 };
 
 RequestCore::RequestCore(log::Channel channel)
@@ -114,6 +198,8 @@ RequestCore::RequestCore(log::Channel channel)
 RequestCore::~RequestCore() { shutdown(); }
 
 int RequestCore::wake_fd() const { return wakeups_->fd(); }
+bool RequestCore::wakeups_pending() const { return wakeups_->pending(); }
+void RequestCore::serve_on_this_thread() { wakeups_->serve_on_this_thread(); }
 
 void RequestCore::open(fuse_req_t req, Device& device, const fuse_file_info* fi) {
   const pid_t pid = pid_of(req);
@@ -129,10 +215,8 @@ void RequestCore::open(fuse_req_t req, Device& device, const fuse_file_info* fi)
     std::lock_guard lock(mu_);
     fh = next_fh_++;
   }
-  auto notified = std::make_shared<std::atomic<bool>>(false);
-  Notify notify = [wakeups = wakeups_, notified, fh] {
-    if (!notified->exchange(true, std::memory_order_acq_rel)) wakeups->post(fh);
-  };
+  auto waiters = std::make_shared<Waiters>();
+  Notify notify = [wakeups = wakeups_, waiters, fh] { waiters->notify(*wakeups, fh); };
   int err = 0;
   std::shared_ptr<OpenFile> file = device.open(caller, fi->flags, std::move(notify), &err);
   if (!file) {
@@ -143,7 +227,7 @@ void RequestCore::open(fuse_req_t req, Device& device, const fuse_file_info* fi)
   }
   {
     std::lock_guard lock(mu_);
-    files_.emplace(fh, Handle{file, &device, notified, nullptr, {}});
+    files_.emplace(fh, Handle{file, &device, waiters, {}});
   }
   TRACE(pid, &device) << "open(" << open_flags(fi->flags) << ") = fh " << fh;
   // Built by hand because libfuse 3.14 cannot ask for FOPEN_STREAM: without
@@ -163,6 +247,7 @@ void RequestCore::open(fuse_req_t req, Device& device, const fuse_file_info* fi)
       std::lock_guard lock(mu_);
       files_.erase(fh);
     }
+    waiters->close();
     file->release();
   }
 }
@@ -186,6 +271,7 @@ void RequestCore::complete_parked(Handle& h) {
     if (!try_read(p.req, p.size, p.pid, h)) return;
     parked_.erase(p.req);
     h.parked.pop_front();
+    h.waiters->unpark();
   }
 }
 
@@ -206,16 +292,24 @@ void RequestCore::read(fuse_req_t req, size_t size, const fuse_file_info* fi) {
   Handle& h = it->second;
   // Earlier parked reads go first, then this one.
   complete_parked(h);
-  if (h.parked.empty() && try_read(req, size, pid, h)) return;
-  if (nonblock) {
-    TRACE(pid, h.device) << "read(" << size << ") = " << result(-EAGAIN);
-    fuse_reply_err(req, EAGAIN);
-    return;
-  }
-  if (fuse_req_interrupted(req)) {
-    TRACE(pid, h.device) << "read(" << size << ") = " << result(-EINTR);
-    fuse_reply_err(req, EINTR);
-    return;
+  for (;;) {
+    // Taken before the file is read: a notification after it either
+    // finds the read parked (and hands the file to the session loop) or
+    // makes park() refuse, and the file is read again.
+    const uint64_t seen = h.waiters->notifies.load(std::memory_order_acquire);
+    if (h.parked.empty() && try_read(req, size, pid, h)) return;
+    if (nonblock) {
+      TRACE(pid, h.device) << "read(" << size << ") = " << result(-EAGAIN);
+      fuse_reply_err(req, EAGAIN);
+      return;
+    }
+    if (fuse_req_interrupted(req)) {
+      TRACE(pid, h.device) << "read(" << size << ") = " << result(-EINTR);
+      fuse_reply_err(req, EINTR);
+      return;
+    }
+    // Behind earlier parked reads, notifications already reach the file.
+    if (h.waiters->park(h.parked.empty() ? &seen : nullptr)) break;
   }
   TRACE(pid, h.device) << "read(" << size << ") parked";
   h.parked.push_back({req, size, pid});
@@ -236,6 +330,7 @@ void RequestCore::interrupt(fuse_req_t req) {
                         [req](const Parked& x) { return x.req == req; });
   TRACE(p->pid, h.device) << "read(" << p->size << ") = " << result(-EINTR);
   h.parked.erase(p);
+  h.waiters->unpark();
   fuse_reply_err(req, EINTR);
 }
 
@@ -272,10 +367,7 @@ void RequestCore::poll(fuse_req_t req, const fuse_file_info* fi, fuse_pollhandle
       Handle& h = it->second;
       // Kept before the mask is read, so a notification after the read
       // reaches this waiter.
-      if (ph) {
-        if (h.poll) fuse_pollhandle_destroy(h.poll);
-        h.poll = std::exchange(ph, nullptr);
-      }
+      if (ph) h.waiters->set_poll(std::exchange(ph, nullptr));
       file = h.file;
       device = h.device;
     }
@@ -343,8 +435,8 @@ void RequestCore::release(fuse_req_t req, const fuse_file_info* fi) {
     for (const Parked& p : h.parked) parked_.erase(p.req);
   }
   // Out of the tables, so no interrupt or wakeup can reach these any more.
+  h.waiters->close();
   fail_parked(h, EIO);
-  if (h.poll) fuse_pollhandle_destroy(h.poll);
   h.file->release();
   TRACE(pid_of(req), h.device) << "release(fh " << fi->fh << ") = 0";
   fuse_reply_err(req, 0);
@@ -356,12 +448,8 @@ void RequestCore::run_wakeups() {
     auto it = files_.find(fh);
     if (it == files_.end()) continue;  // released since
     Handle& h = it->second;
-    // Cleared first: a notification from here on is posted again.
-    h.notified->store(false, std::memory_order_release);
-    if (h.poll) {
-      fuse_lowlevel_notify_poll(h.poll);
-      fuse_pollhandle_destroy(std::exchange(h.poll, nullptr));
-    }
+    // Cleared first: a notification from here on is handed over again.
+    h.waiters->taken();
     complete_parked(h);
   }
 }
@@ -375,8 +463,8 @@ void RequestCore::shutdown() {
     parked_.clear();
   }
   for (auto& [fh, h] : files) {
+    h.waiters->close();
     fail_parked(h, EIO);
-    if (h.poll) fuse_pollhandle_destroy(h.poll);
     h.file->release();
     CORE_LOG(debug) << h.device->name() << ": fh " << fh << " released at stop";
   }
@@ -395,7 +483,7 @@ size_t RequestCore::parked_reads() const {
 size_t RequestCore::poll_handles() const {
   std::lock_guard lock(mu_);
   return std::count_if(files_.begin(), files_.end(),
-                       [](const auto& f) { return f.second.poll != nullptr; });
+                       [](const auto& f) { return f.second.waiters->polled(); });
 }
 
 }  // namespace cusenet

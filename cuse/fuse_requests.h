@@ -4,15 +4,16 @@
 // interrupts, and the --trace line of every request. Every request is
 // answered exactly once and every open file released exactly once.
 //
-// Device notifications never run file operations on the device's thread:
-// Notify marks the file and wakes the session loop (wake_fd()), which calls
-// run_wakeups() to complete parked reads and poll waiters.
+// Device notifications never run file operations on the device's thread.
+// Notify sends the poll notification itself (it only writes to /dev/fuse)
+// and, only when a read is parked on the file, hands the file to the
+// session loop, which completes the read in run_wakeups(). A notification
+// with neither costs a lock and a counter.
 #ifndef FUSE_USE_VERSION
 #define FUSE_USE_VERSION 35
 #endif
 #include <fuse_lowlevel.h>
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -46,9 +47,15 @@ class RequestCore {
   long ioctl(fuse_req_t req, const fuse_file_info* fi, unsigned flags, unsigned cmd, uint64_t arg,
              UserMemory& mem);
 
-  // Readable when devices have notified; the loop then calls run_wakeups().
+  // Readable when another thread has handed over files with parked reads;
+  // the loop then calls run_wakeups(). Files handed over by the loop's own
+  // thread (a request's file operation notified) leave wake_fd() alone: the
+  // loop asks wakeups_pending() after each request.
   int wake_fd() const;
+  bool wakeups_pending() const;
   void run_wakeups();
+  // Called on the session loop's thread before it serves anything.
+  void serve_on_this_thread();
 
   // After the session loop has stopped: fails parked reads with EIO, drops
   // poll handles and releases every open file. Later notifications are ignored.
@@ -60,6 +67,7 @@ class RequestCore {
 
  private:
   class Wakeups;
+  struct Waiters;
   struct Parked {
     fuse_req_t req;
     size_t size;
@@ -68,8 +76,7 @@ class RequestCore {
   struct Handle {
     std::shared_ptr<OpenFile> file;
     const Device* device;  // its name() labels --trace lines
-    std::shared_ptr<std::atomic<bool>> notified;
-    fuse_pollhandle* poll = nullptr;
+    std::shared_ptr<Waiters> waiters;  // shared with the file's Notify
     std::deque<Parked> parked;
   };
 

@@ -74,9 +74,15 @@ void SessionLoop::run() {
   for (fuse_session* se : sessions_) fds.push_back({fuse_session_fd(se), POLLIN, 0});
   std::vector<fuse_buf> bufs(sessions_.size(), fuse_buf{});
 
+  core_.serve_on_this_thread();
   // Runs until stop(), even once every session has ended: one may be added.
   for (;;) {
-    if (::poll(fds.data(), fds.size(), -1) < 0) {
+    // Files the last request's operations handed over (they wrote no
+    // wake_fd): their parked reads are answered before anything else waits.
+    if (core_.wakeups_pending()) core_.run_wakeups();
+    // Handed over again while they ran: look at the sessions, then at them.
+    const int timeout = core_.wakeups_pending() ? 0 : -1;
+    if (::poll(fds.data(), fds.size(), timeout) < 0) {
       if (errno == EINTR) continue;
       LOOP_LOG(error) << "poll: " << std::strerror(errno);
       break;

@@ -1,6 +1,7 @@
 #pragma once
-// One thread serving FUSE/CUSE sessions: each request as it arrives, and the
-// request core's wakeups (device notifications) in between. Device
+// One thread serving FUSE/CUSE sessions: each request as it arrives, and
+// after each one the request core's wakeups (parked reads a device
+// notification may complete). Device
 // operations never block, so one thread serves every file; a
 // multi-threaded libfuse loop was measured no faster (LIMITS.md).
 #include <mutex>

@@ -17,16 +17,20 @@
 #include <unistd.h>
 #include <dirent.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "core/log.h"
 #include "cuse/echo_device.h"
@@ -117,6 +121,80 @@ class DenyDevice final : public Device {
   }
 };
 
+// Frames queued by the test's own threads, as a device's I/O thread queues
+// them: its Notify runs off the session thread. A hook may run inside
+// read() once the queue has been found empty, before the request parks.
+class FeedFile final : public OpenFile {
+ public:
+  explicit FeedFile(Notify notify) : notify_(std::move(notify)) {}
+  ssize_t read(std::span<std::byte> buf) override {
+    std::function<void()> hook;
+    {
+      std::lock_guard lock(mu_);
+      if (!frames_.empty()) {
+        const std::string f = std::move(frames_.front());
+        frames_.pop_front();
+        const size_t n = std::min(buf.size(), f.size());
+        std::memcpy(buf.data(), f.data(), n);
+        return static_cast<ssize_t>(n);
+      }
+      hook = std::exchange(on_empty_, nullptr);
+    }
+    if (hook) hook();
+    return -EAGAIN;
+  }
+  ssize_t write(std::span<const std::byte> frame) override { return static_cast<ssize_t>(frame.size()); }
+  PollMask poll() override {
+    std::lock_guard lock(mu_);
+    return POLLOUT | (frames_.empty() ? 0 : POLLIN);
+  }
+  long ioctl(const Caller&, unsigned, uint64_t, UserMemory&) override { return -ENOTTY; }
+  void release() override {}
+
+  // Queues a frame (the oldest goes once 64 wait) and notifies, as a device does.
+  void feed(const std::string& frame) {
+    {
+      std::lock_guard lock(mu_);
+      frames_.push_back(frame);
+      if (frames_.size() > 64) frames_.pop_front();
+    }
+    notify_();
+  }
+  // Runs `hook` the next time a read finds nothing.
+  void on_empty(std::function<void()> hook) {
+    std::lock_guard lock(mu_);
+    on_empty_ = std::move(hook);
+  }
+
+ private:
+  const Notify notify_;
+  std::mutex mu_;
+  std::deque<std::string> frames_;
+  std::function<void()> on_empty_;
+};
+
+class FeedDevice final : public Device {
+ public:
+  const char* name() const override { return "test/feed"; }
+  unsigned mode() const override { return 0666; }
+  std::shared_ptr<OpenFile> open(const Caller&, int, Notify notify, int* err) override {
+    *err = 0;
+    std::lock_guard lock(mu_);
+    last_ = std::make_shared<FeedFile>(std::move(notify));
+    return last_;
+  }
+  // The file opened last; kept after its release, as a device may keep
+  // calling Notify long after.
+  std::shared_ptr<FeedFile> last() {
+    std::lock_guard lock(mu_);
+    return last_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::shared_ptr<FeedFile> last_;
+};
+
 bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 3s) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (!done()) {
@@ -176,7 +254,8 @@ class FuseFrontendTest : public ::testing::Test {
     ASSERT_NE(::mkdtemp(tmpl), nullptr) << std::strerror(errno);
     dir_ = tmpl;
     mnt_ = dir_ + "/mnt";
-    fe_ = std::make_unique<FuseFrontend>(std::vector<Device*>{&echo_, &probe_, &deny_}, mnt_);
+    fe_ = std::make_unique<FuseFrontend>(std::vector<Device*>{&echo_, &probe_, &deny_, &feed_},
+                                         mnt_);
     ASSERT_EQ(fe_->start(), 0);
   }
 
@@ -202,6 +281,7 @@ class FuseFrontendTest : public ::testing::Test {
   EchoDevice echo_;
   ProbeDevice probe_;
   DenyDevice deny_;
+  FeedDevice feed_;
   std::string dir_, mnt_;
   std::unique_ptr<FuseFrontend> fe_;
 };
@@ -307,7 +387,7 @@ TEST_F(FuseFrontendTest, EachDeviceIsAFileWithItsModeInTheTree) {
   EXPECT_EQ(errno, ENOENT);
 
   EXPECT_EQ(list_dir(mnt_), (std::set<std::string>{".", "..", "cusenet-echo", "test"}));
-  EXPECT_EQ(list_dir(path("test")), (std::set<std::string>{".", "..", "probe", "deny"}));
+  EXPECT_EQ(list_dir(path("test")), (std::set<std::string>{".", "..", "probe", "deny", "feed"}));
   EXPECT_NE(mount_line(mnt_).find(" - fuse cusenet "), std::string::npos) << mount_line(mnt_);
   EXPECT_NE(mount_line(mnt_).find("allow_other"), std::string::npos) << mount_line(mnt_);
 }
@@ -455,6 +535,101 @@ TEST_F(FuseFrontendTest, PollAndSelectSeeFramesArrive) {
   ::close(fd);
   EXPECT_TRUE(wait_until([&] { return fe_->open_files() == 0; }));
   EXPECT_EQ(fe_->poll_handles(), 0u);
+}
+
+TEST_F(FuseFrontendTest, AFrameQueuedWhileTheReadParksIsNotLost) {
+  const int fd = open_node("test/feed");
+  ASSERT_GE(fd, 0);
+  std::shared_ptr<FeedFile> file = feed_.last();
+  // From another thread, after the read found the queue empty and before
+  // it parked: the notification finds no parked read.
+  file->on_empty([&] { std::thread([&] { file->feed("late"); }).join(); });
+  {
+    BackgroundRead r(fd, *fe_);
+    ASSERT_TRUE(r.finish()) << "the read parked past a frame queued meanwhile";
+    EXPECT_EQ(r.data(), "late");
+  }
+  EXPECT_EQ(fe_->parked_requests(), 0u);
+  ::close(fd);
+}
+
+TEST_F(FuseFrontendTest, FramesFromAnotherThreadCompleteParkedReads) {
+  const int fd = open_node("test/feed");
+  ASSERT_GE(fd, 0);
+  std::shared_ptr<FeedFile> file = feed_.last();
+  {
+    BackgroundRead r(fd, *fe_);
+    ASSERT_TRUE(wait_until([&] { return fe_->parked_requests() == 1; }));
+    std::thread([&] { file->feed("parked"); }).join();
+    ASSERT_TRUE(r.finish());
+    EXPECT_EQ(r.data(), "parked");
+  }
+  // Reads and frames racing: every read returns its frame.
+  for (int i = 0; i < 500; ++i) {
+    const std::string frame = "frame " + std::to_string(i);
+    std::thread feeder([&] {
+      if (i % 2) std::this_thread::sleep_for(std::chrono::microseconds(i % 50));
+      file->feed(frame);
+    });
+    BackgroundRead r(fd, *fe_);
+    const bool returned = r.finish();
+    feeder.join();
+    ASSERT_TRUE(returned) << "read " << i << " lost its frame";
+    ASSERT_EQ(r.data(), frame);
+  }
+  EXPECT_EQ(fe_->parked_requests(), 0u);
+  ::close(fd);
+}
+
+TEST_F(FuseFrontendTest, PollWaitersAreNotifiedFromTheDevicesThread) {
+  const int fd = open_node("test/feed");
+  ASSERT_GE(fd, 0);
+  std::shared_ptr<FeedFile> file = feed_.last();
+  for (int i = 0; i < 20; ++i) {
+    std::atomic<int> ready{-2};
+    short revents = 0;
+    std::thread waiter([&] {
+      pollfd p{fd, POLLIN, 0};
+      ready = ::poll(&p, 1, 5000);
+      revents = p.revents;
+    });
+    ASSERT_TRUE(wait_until([&] { return fe_->poll_handles() == 1; }));
+    std::thread([&] { file->feed("p"); }).join();
+    waiter.join();
+    ASSERT_EQ(ready, 1) << "round " << i;
+    EXPECT_EQ(revents, POLLIN);
+    char c;
+    ASSERT_EQ(::read(fd, &c, 1), 1);
+  }
+  ::close(fd);
+  EXPECT_TRUE(wait_until([&] { return fe_->open_files() == 0; }));
+  file->feed("after release");  // reaches nothing
+  EXPECT_EQ(fe_->poll_handles(), 0u);
+}
+
+TEST_F(FuseFrontendTest, NotificationsRacingPollersAndStopAreSafe) {
+  const int fd = open_node("test/feed");
+  ASSERT_GE(fd, 0);
+  std::shared_ptr<FeedFile> file = feed_.last();
+  std::atomic<bool> done{false};
+  std::thread feeder([&] {
+    while (!done) file->feed("x");
+  });
+  std::thread poller([&] {
+    char buf[8];
+    for (int i = 0; i < 2000; ++i) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 1000) != 1 || ::read(fd, buf, sizeof buf) < 0) break;  // stopped
+    }
+  });
+  std::this_thread::sleep_for(200ms);
+  fe_->stop();  // notifications keep coming as the session goes away
+  poller.join();
+  done = true;
+  feeder.join();
+  EXPECT_EQ(fe_->open_files(), 0u);
+  EXPECT_EQ(fe_->poll_handles(), 0u);
+  ::close(fd);
 }
 
 TEST_F(FuseFrontendTest, IoctlArgumentsTravelThroughTheCallersMemory) {
