@@ -6,7 +6,7 @@
 // understates), so ioctl arguments are read and written in the caller's
 // memory with process_vm_readv/writev instead.
 //
-// The daemon must never open these files on the session thread (the
+// The daemon must never open these files on a session thread (the
 // request it would wait for could never be served).
 #include <sys/stat.h>
 #include <sys/types.h>

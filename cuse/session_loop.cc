@@ -6,6 +6,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
@@ -16,12 +18,13 @@ namespace cusenet {
 
 SessionLoop::SessionLoop(RequestCore& core, std::vector<fuse_session*> sessions,
                          log::Channel channel)
-    : core_(core), sessions_(std::move(sessions)), channel_(channel) {}
+    : core_(core), channel_(channel), sessions_(std::move(sessions)) {}
 
 namespace {
 
 // Non-blocking: a request can vanish between poll and read (its caller
-// was killed before we read it), and a blocked read would miss stop().
+// was killed before we read it, or the other thread took it), and a
+// blocked read would miss stop().
 int set_nonblocking(fuse_session* se) {
   const int fd = fuse_session_fd(se);
   const int fl = ::fcntl(fd, F_GETFL);
@@ -29,50 +32,71 @@ int set_nonblocking(fuse_session* se) {
   return 0;
 }
 
+void post_one(const UniqueFd& fd) {
+  const uint64_t one = 1;
+  (void)!::write(fd.get(), &one, sizeof one);
+}
+
 }  // namespace
 
 int SessionLoop::start() {
-  if (thread_.joinable()) return -EBUSY;
+  if (!workers_.empty()) return -EBUSY;
   if (core_.wake_fd() < 0) return -EMFILE;
   stop_fd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  add_fd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!stop_fd_ || !add_fd_) return -errno;
+  if (!stop_fd_) return -errno;
   for (fuse_session* se : sessions_)
     if (int r = set_nonblocking(se)) return r;
-  thread_ = std::thread([this] { run(); });
+  for (size_t i = 0; i < kThreads; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->add_fd.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    if (!w->add_fd) {
+      const int err = errno;
+      stop();
+      return -err;
+    }
+    w->thread = std::thread([this, w = w.get()] { run(*w); });
+    workers_.push_back(std::move(w));
+  }
   return 0;
 }
 
 int SessionLoop::add(fuse_session* se) {
-  if (!thread_.joinable()) return -EINVAL;
+  if (workers_.empty()) return -EINVAL;
   if (int r = set_nonblocking(se)) return r;
   std::lock_guard lock(mu_);
-  added_.push_back(se);
-  const uint64_t one = 1;
-  (void)!::write(add_fd_.get(), &one, sizeof one);
+  sessions_.push_back(se);
+  for (const auto& w : workers_) post_one(w->add_fd);
   return 0;
 }
 
-std::vector<fuse_session*> SessionLoop::take_added() {
+std::vector<fuse_session*> SessionLoop::sessions_from(size_t from) {
   std::lock_guard lock(mu_);
-  uint64_t count;
-  (void)!::read(add_fd_.get(), &count, sizeof count);
-  return std::exchange(added_, {});
+  return {sessions_.begin() + static_cast<ptrdiff_t>(std::min(from, sessions_.size())),
+          sessions_.end()};
+}
+
+bool SessionLoop::first_to_see_end(fuse_session* se) {
+  std::lock_guard lock(mu_);
+  if (std::find(ended_.begin(), ended_.end(), se) != ended_.end()) return false;
+  ended_.push_back(se);
+  return true;
 }
 
 void SessionLoop::stop() {
-  if (!thread_.joinable()) return;
-  const uint64_t one = 1;
-  (void)!::write(stop_fd_.get(), &one, sizeof one);
-  thread_.join();
+  if (workers_.empty()) return;
+  post_one(stop_fd_);
+  for (const auto& w : workers_)
+    if (w->thread.joinable()) w->thread.join();
+  workers_.clear();
 }
 
-void SessionLoop::run() {
-  constexpr size_t kFirst = 3;  // fds[kFirst + i] is sessions_[i]'s
+void SessionLoop::run(Worker& w) {
+  constexpr size_t kFirst = 3;  // fds[kFirst + i] is sessions[i]'s
+  std::vector<fuse_session*> sessions = sessions_from(0);
   std::vector<pollfd> fds{{stop_fd_.get(), POLLIN, 0}, {core_.wake_fd(), POLLIN, 0},
-                          {add_fd_.get(), POLLIN, 0}};
-  for (fuse_session* se : sessions_) fds.push_back({fuse_session_fd(se), POLLIN, 0});
-  std::vector<fuse_buf> bufs(sessions_.size(), fuse_buf{});
+                          {w.add_fd.get(), POLLIN, 0}};
+  for (fuse_session* se : sessions) fds.push_back({fuse_session_fd(se), POLLIN, 0});
+  std::vector<fuse_buf> bufs(sessions.size(), fuse_buf{});
 
   core_.serve_on_this_thread();
   // Runs until stop(), even once every session has ended: one may be added.
@@ -90,26 +114,30 @@ void SessionLoop::run() {
     if (fds[0].revents) break;
     if (fds[1].revents) core_.run_wakeups();
     if (fds[2].revents) {
-      for (fuse_session* se : take_added()) {
-        sessions_.push_back(se);
+      uint64_t count;
+      (void)!::read(w.add_fd.get(), &count, sizeof count);
+      for (fuse_session* se : sessions_from(sessions.size())) {
+        sessions.push_back(se);
         fds.push_back({fuse_session_fd(se), POLLIN, 0});
         bufs.push_back(fuse_buf{});
       }
     }
-    for (size_t i = 0; i < sessions_.size(); ++i) {
+    for (size_t i = 0; i < sessions.size(); ++i) {
       pollfd& p = fds[i + kFirst];
       if (!p.revents) continue;
-      fuse_session* se = sessions_[i];
+      fuse_session* se = sessions[i];
       const int res = fuse_session_receive_buf(se, &bufs[i]);
       if (res == -EAGAIN || res == -EINTR) continue;
       if (res > 0) {
         fuse_session_process_buf(se, &bufs[i]);
         continue;
       }
-      // Unmounted, the connection aborted, or the device went away.
+      // Unmounted, the connection aborted, or the device went away. Every
+      // thread sees it; the first says so.
+      p.fd = -1;  // poll skips it from now on
+      if (!first_to_see_end(se)) continue;
       if (res < 0) LOOP_LOG(error) << "reading the session: " << std::strerror(-res);
       LOOP_LOG(info) << "session ended";
-      p.fd = -1;  // poll skips it from now on
     }
   }
   for (fuse_buf& b : bufs) std::free(b.mem);

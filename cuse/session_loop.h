@@ -1,9 +1,12 @@
 #pragma once
-// One thread serving FUSE/CUSE sessions: each request as it arrives, and
-// after each one the request core's wakeups (parked reads a device
-// notification may complete). Device
-// operations never block, so one thread serves every file; a
-// multi-threaded libfuse loop was measured no faster (LIMITS.md).
+// Threads serving FUSE/CUSE sessions: each request as it arrives, and after
+// each one the request core's wakeups (parked reads a device notification
+// may complete). Device operations never block. Two threads, so that one
+// client's request is served while the other thread, having just woken its
+// client with a reply, waits to be scheduled again: vtund's pair over FUSE
+// files moved 1.2-2x the TCP throughput of one thread on 2 cores, while
+// tun_bench's round trips stayed within their noise (BENCHMARKS.md).
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -23,25 +26,32 @@ class SessionLoop {
 
   // 0 or -errno.
   int start();
-  // One more session, served from the loop's next turn (a CUSE device
+  // One more session, served from the threads' next turn (a CUSE device
   // registered while the others are served). Not owned; it must outlive
   // stop(). 0 or -errno.
   int add(fuse_session* se);
-  // Returns once the thread has finished the request it was serving.
+  // Returns once every thread has finished the request it was serving.
   void stop();
 
  private:
-  void run();
-  std::vector<fuse_session*> take_added();
+  struct Worker {
+    UniqueFd add_fd;  // readable when sessions_ has grown
+    std::thread thread;
+  };
+  static constexpr size_t kThreads = 2;
+
+  void run(Worker& w);
+  // The sessions from index `from` on.
+  std::vector<fuse_session*> sessions_from(size_t from);
+  bool first_to_see_end(fuse_session* se);
 
   RequestCore& core_;
-  std::vector<fuse_session*> sessions_;
   const log::Channel channel_;
-  UniqueFd stop_fd_;
-  UniqueFd add_fd_;  // readable when added_ holds sessions
+  UniqueFd stop_fd_;  // written once, never read: every thread sees it
   std::mutex mu_;
-  std::vector<fuse_session*> added_;
-  std::thread thread_;
+  std::vector<fuse_session*> sessions_;  // under mu_
+  std::vector<fuse_session*> ended_;     // under mu_
+  std::vector<std::unique_ptr<Worker>> workers_;
 };
 
 }  // namespace cusenet

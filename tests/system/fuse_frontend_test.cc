@@ -1,6 +1,6 @@
 // The FUSE-file frontend against the real kernel: a FuseFrontend mounted in
 // this process serves an EchoDevice and two test devices; the files are used
-// from other threads and forked children, never from the session thread.
+// from other threads and forked children, never from a session thread.
 #include "cuse/fuse_frontend.h"
 
 #include <fcntl.h>
@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <fstream>
@@ -45,6 +46,7 @@ using namespace std::chrono_literals;
 constexpr unsigned kGetInfo = _IO('E', 1);  // writes an Info at arg
 constexpr unsigned kAdd = _IO('E', 2);      // reads a and b at arg, writes sum
 constexpr unsigned kValue = _IO('E', 3);    // arg by value: returns arg + 1
+constexpr unsigned kHold = _IO('E', 4);     // holds its thread until open_gate()
 constexpr unsigned kUnknown = _IO('E', 99);
 constexpr uint32_t kMagic = 0xc05e7e57;
 
@@ -85,6 +87,25 @@ class ProbeDevice final : public Device {
   }
   std::atomic<int> opens{0}, releases{0}, double_releases{0};
   std::atomic<pid_t> ioctl_pid{0};
+
+  // kHold: a request that keeps its session thread (3 s at most).
+  std::atomic<bool> holding{false};
+  void hold() {
+    std::unique_lock lock(gate_mu_);
+    holding = true;
+    gate_cv_.wait_for(lock, 3s, [this] { return gate_open_; });
+    holding = false;
+  }
+  void open_gate() {
+    std::lock_guard lock(gate_mu_);
+    gate_open_ = true;
+    gate_cv_.notify_all();
+  }
+
+ private:
+  std::mutex gate_mu_;
+  std::condition_variable gate_cv_;
+  bool gate_open_ = false;
 };
 
 long ProbeFile::ioctl(const Caller& caller, unsigned cmd, uint64_t arg, UserMemory& mem) {
@@ -102,6 +123,9 @@ long ProbeFile::ioctl(const Caller& caller, unsigned cmd, uint64_t arg, UserMemo
     }
     case kValue:
       return static_cast<long>(arg) + 1;
+    case kHold:
+      dev_.hold();
+      return 0;
   }
   return -ENOTTY;
 }
@@ -122,7 +146,7 @@ class DenyDevice final : public Device {
 };
 
 // Frames queued by the test's own threads, as a device's I/O thread queues
-// them: its Notify runs off the session thread. A hook may run inside
+// them: its Notify runs off the session threads. A hook may run inside
 // read() once the queue has been found empty, before the request parks.
 class FeedFile final : public OpenFile {
  public:
@@ -632,6 +656,23 @@ TEST_F(FuseFrontendTest, NotificationsRacingPollersAndStopAreSafe) {
   ::close(fd);
 }
 
+TEST_F(FuseFrontendTest, ARequestIsServedWhileAnotherHoldsASessionThread) {
+  const int probe = open_node("test/probe");
+  const int echo = open_node("cusenet-echo");
+  ASSERT_GE(probe, 0);
+  ASSERT_GE(echo, 0);
+  std::thread holder([&] { EXPECT_EQ(::ioctl(probe, kHold, 0), 0); });
+  ASSERT_TRUE(wait_until([&] { return probe_.holding.load(); }));
+  char buf[16];
+  EXPECT_EQ(::write(echo, "x", 1), 1);
+  EXPECT_EQ(::read(echo, buf, sizeof buf), 1);
+  EXPECT_TRUE(probe_.holding) << "the write and read waited for the held request";
+  probe_.open_gate();
+  holder.join();
+  ::close(probe);
+  ::close(echo);
+}
+
 TEST_F(FuseFrontendTest, IoctlArgumentsTravelThroughTheCallersMemory) {
   const std::string probe = path("test/probe");
   // Bits of the child's exit status name what went wrong.
@@ -783,7 +824,7 @@ TEST_F(FuseFrontendTest, TraceLogsEveryRequestDecoded) {
   EXPECT_EQ(::ioctl(fd, TUNSETIFF, &ifr), -1);
   ::close(fd);
   EXPECT_TRUE(wait_until([&] { return fe_->open_files() == 0; }));
-  fe_->stop();  // joins the session thread: the log is complete
+  fe_->stop();  // joins the session threads: the log is complete
   log::init(log::Level::warning, false);
   std::clog.rdbuf(saved);
 
