@@ -2,7 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -91,12 +91,35 @@ void SessionLoop::stop() {
 }
 
 void SessionLoop::run(Worker& w) {
-  constexpr size_t kFirst = 3;  // fds[kFirst + i] is sessions[i]'s
-  std::vector<fuse_session*> sessions = sessions_from(0);
-  std::vector<pollfd> fds{{stop_fd_.get(), POLLIN, 0}, {core_.wake_fd(), POLLIN, 0},
-                          {w.add_fd.get(), POLLIN, 0}};
-  for (fuse_session* se : sessions) fds.push_back({fuse_session_fd(se), POLLIN, 0});
-  std::vector<fuse_buf> bufs(sessions.size(), fuse_buf{});
+  // Each thread has its own epoll set. Sessions and wake_fd are
+  // EPOLLEXCLUSIVE: the kernel wakes one waiting thread per request, and a
+  // thread busy with a request does not take a wake-up from the other.
+  enum : uint64_t { kStop, kWake, kAdd, kFirst };  // then session i is kFirst + i
+  UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
+  auto watch = [&](int fd, uint32_t events, uint64_t tag) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.u64 = tag;
+    if (::epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &ev) != 0)
+      LOOP_LOG(error) << "epoll_ctl: " << std::strerror(errno);
+  };
+  if (!ep) {
+    LOOP_LOG(error) << "epoll_create1: " << std::strerror(errno);
+    return;
+  }
+  watch(stop_fd_.get(), EPOLLIN, kStop);
+  watch(core_.wake_fd(), EPOLLIN | EPOLLEXCLUSIVE, kWake);
+  watch(w.add_fd.get(), EPOLLIN, kAdd);
+  std::vector<fuse_session*> sessions;
+  std::vector<fuse_buf> bufs;
+  auto add_sessions = [&] {
+    for (fuse_session* se : sessions_from(sessions.size())) {
+      watch(fuse_session_fd(se), EPOLLIN | EPOLLEXCLUSIVE, kFirst + sessions.size());
+      sessions.push_back(se);
+      bufs.push_back(fuse_buf{});
+    }
+  };
+  add_sessions();
 
   core_.serve_on_this_thread();
   // Runs until stop(), even once every session has ended: one may be added.
@@ -106,39 +129,42 @@ void SessionLoop::run(Worker& w) {
     if (core_.wakeups_pending()) core_.run_wakeups();
     // Handed over again while they ran: look at the sessions, then at them.
     const int timeout = core_.wakeups_pending() ? 0 : -1;
-    if (::poll(fds.data(), fds.size(), timeout) < 0) {
+    epoll_event events[8];
+    const int n = ::epoll_wait(ep.get(), events, 8, timeout);
+    if (n < 0) {
       if (errno == EINTR) continue;
-      LOOP_LOG(error) << "poll: " << std::strerror(errno);
+      LOOP_LOG(error) << "epoll_wait: " << std::strerror(errno);
       break;
     }
-    if (fds[0].revents) break;
-    if (fds[1].revents) core_.run_wakeups();
-    if (fds[2].revents) {
-      uint64_t count;
-      (void)!::read(w.add_fd.get(), &count, sizeof count);
-      for (fuse_session* se : sessions_from(sessions.size())) {
-        sessions.push_back(se);
-        fds.push_back({fuse_session_fd(se), POLLIN, 0});
-        bufs.push_back(fuse_buf{});
+    bool stopping = false;
+    for (int e = 0; e < n; ++e) {
+      const uint64_t tag = events[e].data.u64;
+      if (tag == kStop) {
+        stopping = true;
+      } else if (tag == kWake) {
+        core_.run_wakeups();
+      } else if (tag == kAdd) {
+        uint64_t count;
+        (void)!::read(w.add_fd.get(), &count, sizeof count);
+        add_sessions();
+      } else {
+        const size_t i = tag - kFirst;
+        fuse_session* se = sessions[i];
+        const int res = fuse_session_receive_buf(se, &bufs[i]);
+        if (res == -EAGAIN || res == -EINTR) continue;
+        if (res > 0) {
+          fuse_session_process_buf(se, &bufs[i]);
+          continue;
+        }
+        // Unmounted, the connection aborted, or the device went away. Every
+        // thread sees it; the first says so.
+        ::epoll_ctl(ep.get(), EPOLL_CTL_DEL, fuse_session_fd(se), nullptr);
+        if (!first_to_see_end(se)) continue;
+        if (res < 0) LOOP_LOG(error) << "reading the session: " << std::strerror(-res);
+        LOOP_LOG(info) << "session ended";
       }
     }
-    for (size_t i = 0; i < sessions.size(); ++i) {
-      pollfd& p = fds[i + kFirst];
-      if (!p.revents) continue;
-      fuse_session* se = sessions[i];
-      const int res = fuse_session_receive_buf(se, &bufs[i]);
-      if (res == -EAGAIN || res == -EINTR) continue;
-      if (res > 0) {
-        fuse_session_process_buf(se, &bufs[i]);
-        continue;
-      }
-      // Unmounted, the connection aborted, or the device went away. Every
-      // thread sees it; the first says so.
-      p.fd = -1;  // poll skips it from now on
-      if (!first_to_see_end(se)) continue;
-      if (res < 0) LOOP_LOG(error) << "reading the session: " << std::strerror(-res);
-      LOOP_LOG(info) << "session ended";
-    }
+    if (stopping) break;
   }
   for (fuse_buf& b : bufs) std::free(b.mem);
 }

@@ -4,7 +4,7 @@
 // may complete). Device operations never block. Two threads, so that one
 // client's request is served while the other thread, having just woken its
 // client with a reply, waits to be scheduled again: vtund's pair over FUSE
-// files moved 1.2-2x the TCP throughput of one thread on 2 cores, while
+// files moved 1.2-2.3x the TCP throughput of one thread on 2 loaded cores;
 // tun_bench's round trips stayed within their noise (BENCHMARKS.md).
 #include <memory>
 #include <mutex>
