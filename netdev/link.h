@@ -21,7 +21,7 @@
 namespace cusenet {
 
 // Frames transmitted by the stack on the interface. Called on the interface
-// I/O thread; must not block.
+// I/O thread (a wire's: the thread writing on its peer); must not block.
 using Deliver = std::function<void(FramePtr)>;
 
 // The stack's state of the interface, as its RTM_NEWLINK messages carry it.
@@ -30,6 +30,10 @@ struct LinkEvent {
   uint32_t mtu = 0;
   std::string name;
   uint8_t operstate = 0;  // IFLA_OPERSTATE, 0 (IF_OPER_UNKNOWN) when not reported
+  // The medium's carrier, where the backend has one of its own (a wire's
+  // end: its peer exists); the interface has carrier while both the driver
+  // and the medium say so. nullopt: the driver's alone.
+  std::optional<bool> carrier = std::nullopt;
 };
 using LinkWatcher = std::function<void(const LinkEvent&)>;
 

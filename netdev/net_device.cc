@@ -18,7 +18,8 @@ NetDevice::NetDevice(Identity id, StatsFn stats, OpenFn open)
 void NetDevice::set_carrier(bool on) {
   std::lock_guard lock(mu_);
   LinkState before = state_locked();
-  if (op_.set_carrier(on)) commit(before);
+  driver_carrier_ = on;
+  if (op_.set_carrier(driver_carrier_ && medium_carrier_)) commit(before);
 }
 
 void NetDevice::set_dormant(bool on) {
@@ -57,6 +58,10 @@ bool NetDevice::up_now() {
 void NetDevice::stack_changed_locked(const LinkEvent& e) {
   LinkState before = state_locked();
   op_.set_admin_up(e.up);
+  if (e.carrier) {
+    medium_carrier_ = *e.carrier;
+    op_.set_carrier(driver_carrier_ && medium_carrier_);
+  }
   if (e.mtu) mtu_ = e.mtu;
   if (!e.name.empty()) name_ = e.name;
   commit(before);

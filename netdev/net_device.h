@@ -124,6 +124,10 @@ class NetDevice {
   CaptureTap capture_;
   mutable std::mutex mu_;
   Operstate op_;
+  // What op_'s carrier is made of: the driver's netif_carrier_on/off and
+  // the medium's, as the Link reports it.
+  bool driver_carrier_ = true;
+  bool medium_carrier_ = true;
   std::string name_;
   uint32_t mtu_ = 1500;
   Link* link_ = nullptr;
