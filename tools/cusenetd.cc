@@ -25,6 +25,7 @@
 #include "netdev/kernel_link.h"
 #include "netdev/net_device.h"
 #include "netdev/tun.h"
+#include "netdev/wire_link.h"
 #include "tools/capture_service.h"
 #include "tools/control.h"
 #include "tools/ppp_view.h"
@@ -39,7 +40,7 @@ using namespace cusenet;
 constexpr const char* kUsage =
     "usage: cusenetd [--run-dir DIR] [--frontend auto|cuse|fuse] [--kernel-tun PATH]\n"
     "                [--log-level debug|info|warning|error] [--trace] [--echo-device]\n"
-    "                [--ppp-wire]\n"
+    "                [--ppp-wire] [--tun-wire NAME_A:NAME_B]...\n"
     "  --run-dir DIR      control socket and FUSE mount (default /run/cusenet)\n"
     "  --frontend         cuse: character devices through /dev/cuse; fuse: files under\n"
     "                     DIR/dev; auto (default): cuse when /dev/cuse works, else fuse.\n"
@@ -50,7 +51,13 @@ constexpr const char* kUsage =
     "  --ppp-wire         register two PPP channels joined back to back (a null-modem\n"
     "                     cable, in the daemon's network namespace; `cusenetctl ppp`\n"
     "                     lists their numbers): two units, or a unit and a process\n"
-    "                     acting as its peer, talk through them with no tty\n";
+    "                     acting as its peer, talk through them with no tty\n"
+    "  --tun-wire A:B     tun/tap interfaces named A and B are joined back to back (a\n"
+    "                     crossover cable) instead of being kernel interfaces: a frame\n"
+    "                     written on one is read on the other, with no kernel stack (the\n"
+    "                     daemon needs no kernel TUN nor CAP_NET_ADMIN for them); each\n"
+    "                     end is created by TUNSETIFF of its name, in any network\n"
+    "                     namespace. Repeatable, one pair each\n";
 
 struct Options {
   std::string run_dir = "/run/cusenet";
@@ -60,6 +67,7 @@ struct Options {
   bool trace = false;
   bool echo = false;
   bool ppp_wire = false;
+  std::vector<WireLinkFactory::Pair> tun_wires;
 };
 
 bool parse(int argc, char** argv, Options* o) {
@@ -91,9 +99,19 @@ bool parse(int argc, char** argv, Options* o) {
       o->echo = true;
     } else if (a == "--ppp-wire") {
       o->ppp_wire = true;
+    } else if (a == "--tun-wire") {
+      std::string pair, why;
+      if (!value(&pair) || !WireLinkFactory::parse(pair, &o->tun_wires.emplace_back(), &why)) {
+        if (!why.empty()) std::fprintf(stderr, "cusenetd: --tun-wire: %s\n", why.c_str());
+        return false;
+      }
     } else {
       return false;
     }
+  }
+  if (std::string why = WireLinkFactory::invalid(o->tun_wires); !why.empty()) {
+    std::fprintf(stderr, "cusenetd: --tun-wire: %s\n", why.c_str());
+    return false;
   }
   return true;
 }
@@ -102,7 +120,8 @@ struct Daemon {
   explicit Daemon(const Options& o)
       : opts(o),
         links(loop, o.kernel_tun, &table),
-        tun(links),
+        tun_links(o.tun_wires, links),
+        tun(tun_links),
         ppp(links),
         echo(o.echo ? std::make_unique<EchoDevice>() : nullptr),
         ldiscs(line_disciplines()),
@@ -137,6 +156,8 @@ struct Daemon {
       }
       CN_LOG(daemon, info) << "ppp wire between channels " << wire->index(0) << " and " << wire->index(1);
     }
+    for (const auto& w : opts.tun_wires)
+      CN_LOG(daemon, info) << "tun wire between interfaces " << w.a << " and " << w.b;
     bool cuse = opts.frontend == "cuse" || (opts.frontend == "auto" && CuseFrontend::available());
     if (cuse) {
       cuse_frontend = std::make_unique<CuseFrontend>(devices);
@@ -225,6 +246,8 @@ struct Daemon {
   LinkTable table;
   IoLoop loop;
   KernelLinkFactory links;
+  // The --tun-wire names, every other one to `links`.
+  WireLinkFactory tun_links;
   TunCharDevice tun;
   PppDevice ppp;
   // The wire's ends carry PPP's default MRU.
