@@ -12,6 +12,13 @@
 // sequence numbers written, then as many replies read); latency (p50, p99,
 // "1 in flight") is of single round trips.
 //
+// The tun wire (cusenetd --tun-wire) takes the kernel out: two emulated tun
+// interfaces joined back to back, and a round trip is a frame written on one
+// end, read on the other, written back there and read on the first: four
+// device calls, two frames through the engine, as ppp_bench's wire. Its
+// packets/s (device calls) over the echo device's on the same transport is
+// the engine's own cost.
+//
 // The machine is shared: the targets of a process take turns in 0.1 s
 // slices, and packets/s is derived from each client's median round, so
 // that a burst of someone else's load neither favours one target nor drags
@@ -19,7 +26,8 @@
 //
 //   tun_bench [--seconds S] [--json FILE] [--only TARGET,...]
 // --only runs the named targets alone (tun-kernel, echo-fuse, tun-fuse,
-// echo-injected, tun-injected), e.g. to profile one of them.
+// tunwire-fuse, echo-injected, tun-injected, tunwire-injected), e.g. to
+// profile one of them.
 // Root; runs in a private network namespace with a private cusenetd
 // ($CUSENETD, $CUSENETCTL). Prints a table; asserts nothing.
 #include <arpa/inet.h>
@@ -141,6 +149,72 @@ Endpoint open_tun(const std::string& path, int k) {
   return e;
 }
 
+// The daemon's wires: one per client of each transport, bw<k>a:bw<k>b with
+// k = kWireFuse or kWireInjected plus the client.
+constexpr int kWireFuse = 10, kWireInjected = 20;
+constexpr int kMaxClients = 2;  // the most clients a target runs with (main)
+
+std::string wire_end(int k, char end) { return "bw" + std::to_string(k) + end; }
+
+std::vector<std::string> wire_args() {
+  std::vector<std::string> args;
+  for (int base : {kWireFuse, kWireInjected})
+    for (int c = 0; c < kMaxClients; ++c) args.insert(args.end(), {"--tun-wire", wire_end(base + c, 'a') + ":" + wire_end(base + c, 'b')});
+  return args;
+}
+
+// The two ends of wire k, each a tun file on `path`. `frames` frames of
+// `size` bytes written on one end, then as many read on the other: a round
+// trip passes one each way; a window of frames in flight is the same with
+// more.
+struct Wire {
+  int a = -1, b = -1;
+
+  static bool pass(int from, int to, std::vector<uint8_t>& buf, size_t size, int frames) {
+    buf[0] = 0x45;  // IPv4: the tun takes the frame by its version nibble
+    const auto n = static_cast<ssize_t>(size);
+    for (int i = 0; i < frames; ++i)
+      if (::write(from, buf.data(), size) != n) return false;
+    // Blocking reads, as every other target's.
+    for (int i = 0; i < frames; ++i)
+      if (::read(to, buf.data(), buf.size()) != n) return false;
+    return true;
+  }
+};
+
+Endpoint open_wire(const std::string& path, int k) {
+  Endpoint e;
+  Wire w;
+  auto attach = [&](char end) {
+    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    ifreq ifr{};
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    std::snprintf(ifr.ifr_name, IFNAMSIZ, "%s", wire_end(k, end).c_str());
+    if (fd >= 0 && ::ioctl(fd, TUNSETIFF, &ifr) != 0) {
+      int err = errno;
+      ::close(fd);
+      errno = err;
+      return -1;
+    }
+    return fd;
+  };
+  w.a = attach('a');
+  w.b = w.a >= 0 ? attach('b') : -1;
+  if (w.b < 0) {
+    if (w.a >= 0) ::close(w.a);
+    return e;
+  }
+  e.fd = w.a;
+  e.round_trip = [w](std::vector<uint8_t>& buf, size_t size, uint16_t) {
+    return Wire::pass(w.a, w.b, buf, size, 1) && Wire::pass(w.b, w.a, buf, size, 1);
+  };
+  e.release = [w] {
+    ::close(w.a);
+    ::close(w.b);
+  };
+  return e;
+}
+
 // ---------------------------------------------------------------- output
 
 void print_table(const std::vector<Result>& rs) {
@@ -192,6 +266,19 @@ void print_table(const std::vector<Result>& rs) {
         else
           std::printf("%-48s %6zu %7d %7.2f %12.2f %6s\n", g.what, size, clients, ratio, serial, "-");
       }
+  // The wire's round trip has no kernel in it: packets/s (device calls) over
+  // the echo device's is the engine's own cost, as ppp_bench's wire.
+  for (const char* transport : {"fuse", "injected"})
+    for (size_t size : kSizes)
+      for (int clients : {1, 2}) {
+        const Result* w = find(rs, std::string("tunwire-") + transport, size, clients);
+        const Result* e = find(rs, std::string("echo-") + transport, size, clients);
+        if (!w || !e || e->packets_per_s() == 0) continue;
+        const double ratio = w->packets_per_s() / e->packets_per_s();
+        std::printf("%-48s %6zu %7d %7.2f %5s0.9%s\n",
+                    (std::string("tun wire / echo device, ") + transport).c_str(), size, clients, ratio, ">=",
+                    ratio >= 0.9 ? "" : "  MISSED");
+      }
 }
 
 }  // namespace
@@ -206,7 +293,8 @@ int main(int argc, char** argv) {
   if (const char* out = std::getenv("TUN_BENCH_INJECTED")) {
     std::vector<Result> rs;
     measure_wanted({{"echo-injected", [](int) { return open_echo("/dev/cusenet-echo"); }},
-                    {"tun-injected", [](int k) { return open_tun("/dev/net/tun", 20 + k); }}},
+                    {"tun-injected", [](int k) { return open_tun("/dev/net/tun", 20 + k); }},
+                    {"tunwire-injected", [](int k) { return open_wire("/dev/net/tun", kWireInjected + k); }, 4}},
                    o, clients, &rs);
     write_lines(out, rs);
     return 0;
@@ -219,7 +307,9 @@ int main(int argc, char** argv) {
     std::printf("tun_bench: not run: unshare(CLONE_NEWNET): %s\n", std::strerror(-r));
     return 77;
   }
-  cusenet::testing::Daemon daemon({"--echo-device", "--log-level", "warning"});
+  std::vector<std::string> args = {"--echo-device", "--log-level", "warning"};
+  for (const std::string& a : wire_args()) args.push_back(a);
+  cusenet::testing::Daemon daemon(args);
   if (!daemon.ok()) {
     std::fprintf(stderr, "tun_bench: cusenetd did not start: %s\n", daemon.why().c_str());
     return 1;
@@ -228,11 +318,12 @@ int main(int argc, char** argv) {
   std::string echo_path = daemon.dev_path("cusenet-echo"), tun_path = daemon.dev_path("net/tun");
   measure_wanted({{"tun-kernel", [](int k) { return open_tun("/dev/net/tun", k); }},
                   {"echo-fuse", [&](int) { return open_echo(echo_path); }},
-                  {"tun-fuse", [&](int k) { return open_tun(tun_path, 10 + k); }}},
+                  {"tun-fuse", [&](int k) { return open_tun(tun_path, 10 + k); }},
+                  {"tunwire-fuse", [&](int k) { return open_wire(tun_path, kWireFuse + k); }, 4}},
                  o, clients, &rs);
-  if (o.wanted("echo-injected") || o.wanted("tun-injected")) {
+  if (o.wanted("echo-injected") || o.wanted("tun-injected") || o.wanted("tunwire-injected")) {
     std::vector<Result> injected =
-        run_injected(daemon, o, "echo-injected,tun-injected", "TUN_BENCH_INJECTED");
+        run_injected(daemon, o, "echo-injected,tun-injected,tunwire-injected", "TUN_BENCH_INJECTED");
     rs.insert(rs.end(), injected.begin(), injected.end());
   }
   print_table(rs);
