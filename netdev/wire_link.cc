@@ -194,6 +194,7 @@ bool WireLinkFactory::parse(const std::string& arg, Pair* out, std::string* why)
 std::string WireLinkFactory::invalid(const std::vector<Pair>& pairs) {
   std::set<std::string> seen;
   for (const Pair& p : pairs) {
+    if (p.a == p.b) return "'" + p.a + "' cannot be joined to itself";
     for (const std::string* n : {&p.a, &p.b}) {
       if (!valid_end_name(*n))
         return "'" + *n + "' is not an interface name (1 to " + std::to_string(IFNAMSIZ - 1) +
