@@ -205,8 +205,8 @@ Endpoint open_wire(const std::string& path, int k) {
     return e;
   }
   e.fd = w.a;
-  e.round_trip = [w](std::vector<uint8_t>& buf, size_t size, uint16_t) {
-    return Wire::pass(w.a, w.b, buf, size, 1) && Wire::pass(w.b, w.a, buf, size, 1);
+  e.round_trip = [w](std::vector<uint8_t>& buf, size_t size, uint16_t, int window) {
+    return Wire::pass(w.a, w.b, buf, size, window) && Wire::pass(w.b, w.a, buf, size, window);
   };
   e.release = [w] {
     ::close(w.a);
@@ -273,11 +273,12 @@ void print_table(const std::vector<Result>& rs) {
       for (int clients : {1, 2}) {
         const Result* w = find(rs, std::string("tunwire-") + transport, size, clients);
         const Result* e = find(rs, std::string("echo-") + transport, size, clients);
-        if (!w || !e || e->packets_per_s() == 0) continue;
+        if (!w || !e || e->packets_per_s() == 0 || e->serial_packets_per_s() == 0) continue;
         const double ratio = w->packets_per_s() / e->packets_per_s();
-        std::printf("%-48s %6zu %7d %7.2f %5s0.9%s\n",
-                    (std::string("tun wire / echo device, ") + transport).c_str(), size, clients, ratio, ">=",
-                    ratio >= 0.9 ? "" : "  MISSED");
+        const double serial = w->serial_packets_per_s() / e->serial_packets_per_s();
+        std::printf("%-48s %6zu %7d %7.2f %12.2f %5s0.9%s\n",
+                    (std::string("tun wire / echo device, ") + transport).c_str(), size, clients, ratio, serial,
+                    ">=", ratio >= 0.9 ? "" : "  MISSED");
       }
 }
 
