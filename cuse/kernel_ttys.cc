@@ -30,8 +30,8 @@ std::string tty_name(int fd) {
 
 }  // namespace
 
-KernelTtys::KernelTtys(std::shared_ptr<LdiscTable> ldiscs)
-    : ldiscs_(std::move(ldiscs)), wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+KernelTtys::KernelTtys(std::shared_ptr<LdiscTable> ldiscs, OwnPtys own_ptys)
+    : ldiscs_(std::move(ldiscs)), own_ptys_(std::move(own_ptys)), wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   watcher_ = std::thread([this] { watch(); });
 }
 
@@ -103,15 +103,6 @@ long KernelTtys::ioctl(const Caller& caller, const UniqueFd& tty, const struct s
 long KernelTtys::attach(const Caller& caller, const UniqueFd& tty, dev_t rdev, uint64_t arg,
                         UserMemory& mem) {
   const std::string name = tty_name(tty.get());
-  // A file description of our own, so that O_NONBLOCK stays ours; root may
-  // open it past the caller's TIOCEXCL.
-  UniqueFd own(::open(fd_path(tty.get()).c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
-  if (!own || !::isatty(own.get())) {
-    const int e = own ? ENOTTY : errno;
-    CN_LOG(tty, warning) << name << ": cannot reopen the tty for its line discipline: "
-                         << std::strerror(e);
-    return -e;
-  }
   long pidfd = ::syscall(SYS_pidfd_open, caller.pid, 0);
   if (pidfd < 0) {
     const int e = errno;
@@ -120,22 +111,41 @@ long KernelTtys::attach(const Caller& caller, const UniqueFd& tty, dev_t rdev, u
   }
   Attached a;
   a.owner = std::make_shared<UniqueFd>(static_cast<int>(pidfd));
-  a.port = std::make_shared<TtyPort>(name, ldiscs_);
-  int err = a.port->open(caller, nullptr, &a.file);
-  if (err) return err;
-  LocalMemory local;
-  KernelTermios t = KernelTermios::serial_default();
-  t.c_cflag &= ~CLOCAL;
-  a.port->ioctl(a.file, caller, TCSETS, reinterpret_cast<uint64_t>(&t), local);
-  a.link = FdLink::tty(a.port, std::move(own));
+  if (own_ptys_) a.bypass = own_ptys_(rdev);
+  if (a.bypass) {
+    a.port = a.bypass->port();
+    if (int err = a.port->open(caller, nullptr, &a.file)) return err;
+    a.bypass->follow_slave_rate();
+  } else {
+    // A file description of our own, so that O_NONBLOCK stays ours; root may
+    // open it past the caller's TIOCEXCL.
+    UniqueFd own(::open(fd_path(tty.get()).c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+    if (!own || !::isatty(own.get())) {
+      const int e = own ? ENOTTY : errno;
+      CN_LOG(tty, warning) << name << ": cannot reopen the tty for its line discipline: "
+                           << std::strerror(e);
+      return -e;
+    }
+    a.port = std::make_shared<TtyPort>(name, ldiscs_);
+    if (int err = a.port->open(caller, nullptr, &a.file)) return err;
+    LocalMemory local;
+    KernelTermios t = KernelTermios::serial_default();
+    t.c_cflag &= ~CLOCAL;
+    a.port->ioctl(a.file, caller, TCSETS, reinterpret_cast<uint64_t>(&t), local);
+    a.link = FdLink::tty(a.port, std::move(own));
+  }
   const long r = a.port->ioctl(a.file, caller, TIOCSETD, arg, mem);
   if (r != 0) {
     CN_LOG(tty, info) << name << ": TIOCSETD refused: " << std::strerror(static_cast<int>(-r));
     detach(std::move(a));
     return r;
   }
-  CN_LOG(tty, info) << name << ": line discipline set by pid " << caller.pid
-                    << ", run by the daemon over the kernel tty";
+  if (a.bypass)
+    CN_LOG(tty, info) << name << ": line discipline set by pid " << caller.pid << ", run on "
+                      << a.port->name() << " behind it";
+  else
+    CN_LOG(tty, info) << name << ": line discipline set by pid " << caller.pid
+                      << ", run by the daemon over the kernel tty";
   {
     std::lock_guard lock(mu_);
     ttys_[rdev] = std::move(a);
@@ -147,11 +157,18 @@ long KernelTtys::attach(const Caller& caller, const UniqueFd& tty, dev_t rdev, u
 
 void KernelTtys::detach(Attached a) {
   if (!a.port) return;
-  a.port->release(a.file);  // the last close: the discipline goes
+  if (a.bypass) {
+    // The face keeps the port open past this file: N_TTY back on it, for
+    // the face to copy over.
+    int ntty = N_TTY;
+    LocalMemory local;
+    a.port->ioctl(a.file, Caller::self(), TIOCSETD, reinterpret_cast<uint64_t>(&ntty), local);
+  }
+  a.port->release(a.file);  // a stand-in's last close: the discipline goes
   a.link.reset();
+  a.bypass.reset();
   a.port.reset();
 }
-
 // Ends each discipline when the process that set it has exited.
 void KernelTtys::watch() {
   for (;;) {

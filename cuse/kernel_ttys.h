@@ -11,6 +11,17 @@
 // and the discipline set on it. A hangup of the kernel tty (its pty master
 // closed) then hangs the port up, as the kernel hangs up the discipline.
 //
+// A tty that is the slave of one of the daemon's own pty faces (found by
+// its device number through own_ptys) needs no stand-in: its discipline
+// runs on the emulated port behind the face, as on /dev/ttyVP<n> under CUSE,
+// opened as the caller with the face's termios (raw, CLOCAL: a pty has no
+// carrier), while the face stops copying (ldisc/pty_face.h). A paced port
+// takes the slave's line rate when the discipline is set; a later TCSETS
+// on the slave is the kernel's (the filter does not take it) and reaches
+// the port only once the discipline has gone and bytes flow again. N_TTY
+// set back (or the setter's exit) puts N_TTY back on the port, and the face
+// copies again.
+//
 // Differences from the kernel: the discipline is per tty, as the kernel's,
 // but ends when the process that set it exits (the kernel keeps it until
 // the tty's last close) or sets N_TTY back; TCFLSH reaches the kernel tty
@@ -19,6 +30,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,13 +41,17 @@
 #include "core/user_memory.h"
 #include "ldisc/fd_link.h"
 #include "ldisc/ldisc_table.h"
+#include "ldisc/pty_face.h"
 #include "ldisc/tty_port.h"
 
 namespace cusenet {
 
 class KernelTtys {
  public:
-  explicit KernelTtys(std::shared_ptr<LdiscTable> ldiscs);
+  // The bypass of the daemon's own pty face whose slave is rdev, nullptr for
+  // any other tty.
+  using OwnPtys = std::function<std::unique_ptr<PtyFace::Bypass>(dev_t rdev)>;
+  explicit KernelTtys(std::shared_ptr<LdiscTable> ldiscs, OwnPtys own_ptys = {});
   // Detaches every discipline.
   ~KernelTtys();
   KernelTtys(const KernelTtys&) = delete;
@@ -48,13 +64,14 @@ class KernelTtys {
   long ioctl(const Caller& caller, const UniqueFd& tty, const struct stat& st, unsigned cmd,
              uint64_t arg, UserMemory& mem, bool* answered);
 
-  // Ttys with a discipline of ours now.
+  // Ttys with a discipline of ours now (our own ptys' included).
   size_t attached() const;
 
  private:
   struct Attached {
     std::shared_ptr<TtyPort> port;
-    std::unique_ptr<FdLink> link;
+    std::unique_ptr<FdLink> link;            // to the kernel tty, for a stand-in; or
+    std::unique_ptr<PtyFace::Bypass> bypass;  // on the port behind our own pty
     uint64_t file = 0;
     std::shared_ptr<UniqueFd> owner;  // pidfd of the process that set the discipline
   };
@@ -64,6 +81,7 @@ class KernelTtys {
   void watch();
 
   const std::shared_ptr<LdiscTable> ldiscs_;
+  const OwnPtys own_ptys_;
   mutable std::mutex mu_;
   std::map<dev_t, Attached> ttys_;
   UniqueFd wake_;

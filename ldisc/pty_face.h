@@ -10,6 +10,18 @@
 // (TtyPort::LineSpeed::baud) takes the slave's rate and frame (CBAUD, CSIZE,
 // PARENB, CSTOPB) with the next bytes the slave sends, so that a program
 // setting its speed on the slave sets the line's.
+//
+// While a discipline other than N_TTY set through the slave runs on the port
+// itself (a Bypass is held), the face copies nothing: the kernel tty has one
+// discipline, and it is the port's now. What the slave's reader would get
+// then is nothing (the kernel's N_PPP reads EAGAIN); what a program writes
+// to the slave meanwhile (the kernel's N_PPP refuses it with EAGAIN) is read
+// from the master and dropped, so that it neither blocks the writer nor
+// reaches the line late. Bytes the face held at that moment, in either
+// direction, are dropped too, as the kernel drops N_TTY's buffers when the
+// discipline changes.
+#include <sys/types.h>
+
 #include <memory>
 #include <string>
 #include <thread>
@@ -20,24 +32,52 @@
 namespace cusenet {
 
 class PtyFace {
+ private:
+  struct State;
+
  public:
   // nullptr with -errno in *err.
   static std::unique_ptr<PtyFace> create(std::shared_ptr<TtyPort> port, int* err);
-  // Closes the port and the pty.
+  // Hangs the port up if a Bypass is held (the master's close hangs the
+  // slave up, and its discipline with it), then closes the port; the pty
+  // closes with the last Bypass.
   ~PtyFace();
   PtyFace(const PtyFace&) = delete;
   PtyFace& operator=(const PtyFace&) = delete;
 
   const std::string& slave_path() const { return slave_path_; }
+  // The slave's device number: a program's tty is this face's when its
+  // st_rdev is this.
+  dev_t slave_rdev() const { return slave_rdev_; }
+
+  // The copying stopped, from when bypass() returns until it is destroyed;
+  // then it resumes over whatever discipline the port has (N_TTY, set back
+  // by whoever took this).
+  class Bypass {
+   public:
+    ~Bypass();
+    Bypass(const Bypass&) = delete;
+    Bypass& operator=(const Bypass&) = delete;
+    const std::shared_ptr<TtyPort>& port() const;
+    // A paced port takes the slave's rate and frame now.
+    void follow_slave_rate();
+
+   private:
+    friend class PtyFace;
+    explicit Bypass(std::shared_ptr<State> s) : state_(std::move(s)) {}
+    const std::shared_ptr<State> state_;
+  };
+  // Waits until the face's thread has stopped copying; nullptr while
+  // another Bypass is held.
+  std::unique_ptr<Bypass> bypass();
 
  private:
-  struct State;
   PtyFace() = default;
 
   std::shared_ptr<State> state_;
   std::thread thread_;
-  UniqueFd slave_;  // kept open: the master never sees a hangup
   std::string slave_path_;
+  dev_t slave_rdev_ = 0;
 };
 
 }  // namespace cusenet

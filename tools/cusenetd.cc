@@ -125,7 +125,7 @@ struct Daemon {
         ppp(links),
         echo(o.echo ? std::make_unique<EchoDevice>() : nullptr),
         ldiscs(line_disciplines()),
-        kernel_ttys(ldiscs),
+        kernel_ttys(ldiscs, [this](dev_t rdev) { return tty_ports.bypass(rdev); }),
         tty_ports(ldiscs),
         devices(served()),
         seccomp(devices, &kernel_ttys),

@@ -53,6 +53,13 @@ size_t TtyPorts::size() const {
   return ports_.size();
 }
 
+std::unique_ptr<PtyFace::Bypass> TtyPorts::bypass(dev_t rdev) {
+  std::lock_guard lock(mu_);
+  for (const auto& p : ports_)
+    if (p->face && p->face->slave_rdev() == rdev) return p->face->bypass();
+  return nullptr;
+}
+
 void TtyPorts::export_devices(Exporter exporter) {
   std::lock_guard lock(mu_);
   exporter_ = std::move(exporter);
