@@ -169,6 +169,7 @@ void KernelTtys::detach(Attached a) {
   a.bypass.reset();
   a.port.reset();
 }
+
 // Ends each discipline when the process that set it has exited.
 void KernelTtys::watch() {
   for (;;) {
