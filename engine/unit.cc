@@ -37,7 +37,7 @@ std::shared_ptr<Unit> Unit::make(PppRegistry& registry, const Caller& caller, ui
     return nullptr;
   }
   // The counters are read until unpublish(), which runs before this unit goes.
-  u->netdev_ = std::make_shared<NetDevice>(
+  auto netdev = std::make_shared<NetDevice>(
       NetDevice::Identity{"ppp", ARPHRD_PPP, netns, link->ifindex(), link->name()}, [raw] {
         // ppp_get_stats64.
         LinkStats st;
@@ -49,13 +49,10 @@ std::shared_ptr<Unit> Unit::make(PppRegistry& registry, const Caller& caller, ui
         st.tx_dropped = raw->tx_dropped_.load(std::memory_order_relaxed);
         return st;
       });
-  u->capture_.store(&u->netdev_->capture(), std::memory_order_release);
-  u->link_.store(link.get(), std::memory_order_release);
-  u->link_owner_ = std::move(link);
+  u->iface_.adopt(std::move(link), std::move(netdev));
   // No channel yet: the first RTM_NEWLINK already shows no carrier.
   u->update_carrier();
-  u->table_ = registry.factory.table();
-  publish_netdev(u->netdev_, *u->link_owner_, u->table_);
+  u->iface_.publish(registry.factory.table());
   registry.units[{netns, n}] = u;
   CN_LOG(ppp, info) << "unit " << n << " (" << u->created_name_ << ") created for pid " << caller.pid
                     << " in netns " << netns;
@@ -84,7 +81,7 @@ std::shared_ptr<Unit> Unit::create(PppRegistry& registry, const Caller& caller, 
 }
 
 Unit::~Unit() {
-  unpublish();
+  iface_.unpublish();
   closing_.store(true, std::memory_order_release);
   xmit_serial_.wait_idle();
   recv_serial_.wait_idle();
@@ -95,7 +92,10 @@ int64_t Unit::now_ns() const {
       .count();
 }
 
-std::string Unit::name() const { return link_owner_ ? link_owner_->name() : created_name_; }
+std::string Unit::name() const {
+  const Link* link = iface_.link();
+  return link ? link->name() : created_name_;
+}
 
 void Unit::shutdown() {
   if (closing_.exchange(true, std::memory_order_acq_rel)) return;
@@ -103,11 +103,7 @@ void Unit::shutdown() {
   registry_.units.erase({netns_, index_});
   owner = nullptr;
   // RTM_DELLINK before the interface goes from the stack.
-  unpublish();
-  link_.store(nullptr, std::memory_order_release);
-  registry_.grace.synchronize();
-  // Waits for a Deliver in progress; none starts afterwards.
-  link_owner_.reset();
+  iface_.shutdown(registry_.grace);
   rq_.kill();
   CN_LOG(ppp, info) << "unit " << index_ << " (" << last_name << ") destroyed";
 }
@@ -137,21 +133,16 @@ void Unit::remove_channel(Channel* channel) {
 // stack to send on it, which a kernel interface without carrier would not
 // do (its qdisc is deactivated), so demand dialling would never start.
 void Unit::update_carrier() {
-  if (!link_owner_) return;  // shut down: the interface has left the stack
+  Link* link = iface_.link();
+  if (!link) return;  // shut down: the interface has left the stack
   const bool on = !channel_list_.empty() || (flags_.load(std::memory_order_relaxed) & SC_LOOP_TRAFFIC);
-  if (on == netdev_->carrier()) return;
+  if (on == iface_.netdev().carrier()) return;
   // TUNSETCARRIER on a kernel interface. Our state follows the channels
   // even if the stack refuses, so that the table says what the unit does.
-  if (int err = link_owner_->set_carrier(on); err < 0)
+  if (int err = link->set_carrier(on); err < 0)
     CN_LOG(ppp, warning) << name() << ": the link refused carrier " << (on ? "on" : "off") << ": "
                          << std::strerror(-err);
-  netdev_->set_carrier(on);
-}
-
-void Unit::unpublish() {
-  if (!netdev_ || !link_owner_) return;
-  withdraw_netdev(*netdev_, *link_owner_, table_);
-  table_ = nullptr;
+  iface_.netdev().set_carrier(on);
 }
 
 void Unit::fill(PppDevice::UnitInfo* info) const {

@@ -46,6 +46,7 @@
 #include "engine/vj.h"
 #include "netdev/link.h"
 #include "netdev/net_device.h"
+#include "netdev/published_interface.h"
 
 namespace cusenet {
 
@@ -117,8 +118,6 @@ class Unit : private MultilinkRx::Sink {
   // Carrier on while the unit has a connected channel or loops traffic to
   // pppd (demand mode), mirrored onto the Link; control plane only.
   void update_carrier();
-  // withdraw_netdev while the Link exists; idempotent.
-  void unpublish();
 
   // Transmit side (unit_xmit.cc).
   static bool xmit_body(void* self);
@@ -181,14 +180,8 @@ class Unit : private MultilinkRx::Sink {
       rx_length_errors_{0};
   std::atomic<uint64_t> tx_packets_{0}, tx_bytes_{0}, tx_errors_{0}, tx_dropped_{0};
 
-  std::shared_ptr<NetDevice> netdev_;
-  LinkTable* table_ = nullptr;  // where netdev_ is published, until unpublish()
-  // Set once netdev_ exists: the Link may deliver before make() is done.
-  std::atomic<CaptureTap*> capture_{nullptr};
-
-  // Last, so it goes first: its Deliver callback points at this unit.
-  std::atomic<Link*> link_{nullptr};
-  std::unique_ptr<Link> link_owner_;
+  // Last, so it goes first: its Link's Deliver callback points at this unit.
+  PublishedInterface iface_;
 };
 
 }  // namespace cusenet

@@ -138,7 +138,7 @@ void Unit::receive_nonmp(FramePtr frame) {
   if (is_active) last_recv_.store(now_ns(), std::memory_order_relaxed);
 
   if (npmode_[npi].load(std::memory_order_relaxed) != NPMODE_PASS) return;
-  Link* link = link_.load(std::memory_order_acquire);
+  Link* link = iface_.packet_link();
   if (!link) return;
   if (npi != kNpIp && npi != kNpIpv6) {  // nothing a raw-IP Link can carry
     rx_dropped_.fetch_add(1, std::memory_order_relaxed);
@@ -147,7 +147,7 @@ void Unit::receive_nonmp(FramePtr frame) {
   const std::span<const std::byte> ip = frame->bytes().subspan(2);
   // The protocol field goes as the kernel's receive path chops it off: taps
   // see the network header first, the protocol in sll_protocol.
-  if (CaptureTap* ct = capture_.load(std::memory_order_acquire)) ct->received(ip);
+  if (CaptureTap* ct = iface_.capture()) ct->received(ip);
   if (link->receive(ip) < 0) rx_dropped_.fetch_add(1, std::memory_order_relaxed);
 }
 

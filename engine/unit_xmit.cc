@@ -19,7 +19,7 @@ constexpr int kXmitBatch = 64;  // frames sent per grace Reader
 void Unit::deliver(FramePtr ip) {
   // Taps see what the stack sent before the unit may drop it (dev_queue_xmit_nit
   // runs ahead of ppp_start_xmit).
-  if (CaptureTap* ct = capture_.load(std::memory_order_acquire)) ct->transmitted(ip->bytes());
+  if (CaptureTap* ct = iface_.capture()) ct->transmitted(ip->bytes());
   PacketScope scope;
   TunGrace::Reader reader(registry_.grace);
   // A raw-IP Link carries IPv4 and IPv6; the version nibble says which.

@@ -39,7 +39,7 @@ std::shared_ptr<TunInterface> TunInterface::create(LinkFactory& factory, const C
   t->netns_ = link->netns();
   // "tun" for tun and tap alike, as the kernel's IFLA_INFO_KIND. The
   // counters are read until unpublish(), which runs before this object goes.
-  t->netdev_ = std::make_shared<NetDevice>(
+  auto netdev = std::make_shared<NetDevice>(
       NetDevice::Identity{"tun", t->link_type, t->netns_, link->ifindex(), t->name_},
       [raw] {
         LinkStats st;
@@ -54,31 +54,23 @@ std::shared_ptr<TunInterface> TunInterface::create(LinkFactory& factory, const C
       [raw](bool up) {
         if (up) raw->wake_writers();
       });
-  t->capture_.store(&t->netdev_->capture(), std::memory_order_release);
-  t->table_ = factory.table();
-  publish_netdev(t->netdev_, *link, t->table_);
-  t->link_.store(link.get(), std::memory_order_release);
-  t->link_owner_ = std::move(link);
-  CN_LOG(tun, debug) << t->name_ << " is ifindex " << t->netdev_->ifindex();
+  t->iface_.adopt(std::move(link), std::move(netdev));
+  t->iface_.publish(factory.table());
+  CN_LOG(tun, debug) << t->name_ << " is ifindex " << t->iface_.netdev().ifindex();
   return t;
 }
 
-void TunInterface::unpublish() {
-  if (!netdev_ || !link_owner_) return;
-  withdraw_netdev(*netdev_, *link_owner_, table_);
-  table_ = nullptr;
-}
-
 TunInterface::~TunInterface() {
-  unpublish();
   // The Link's destructor waits for its Deliver callbacks; only then can
-  // the queue set go.
-  link_.store(nullptr, std::memory_order_release);
-  link_owner_.reset();
+  // the queue set go. After destroy() the Link is already gone.
+  iface_.shutdown(grace_);
   delete published_.load(std::memory_order_acquire);
 }
 
-std::string TunInterface::name() const { return link_owner_ ? link_owner_->name() : name_; }
+std::string TunInterface::name() const {
+  const Link* link = iface_.link();
+  return link ? link->name() : name_;
+}
 
 void TunInterface::set_flags(unsigned clear, unsigned set) {
   flags_.store((flags() & ~clear) | set, std::memory_order_relaxed);
@@ -91,13 +83,13 @@ bool TunInterface::not_capable(const Caller& caller) const {
 }
 
 int TunInterface::set_carrier(bool on) {
-  if (int err = link_owner_->set_carrier(on); err < 0) {
+  if (int err = iface_.link()->set_carrier(on); err < 0) {
     CN_LOG(tun, warning) << name() << ": the link refused carrier " << (on ? "on" : "off") << ": "
                          << std::strerror(-err);
     return err;
   }
   carrier_ = on;
-  netdev_->set_carrier(on);
+  iface_.netdev().set_carrier(on);
   return 0;
 }
 
@@ -167,12 +159,12 @@ void TunInterface::destroy() {
     q->iface.store(nullptr, std::memory_order_release);
     q->disabled.store(false, std::memory_order_relaxed);
   }
-  unpublish();
+  // RTM_DELLINK first; the queue set and the Link then retire in one grace
+  // period.
+  iface_.unpublish();
   const QueueSet* old = published_.exchange(new QueueSet, std::memory_order_acq_rel);
-  link_.store(nullptr, std::memory_order_release);
-  grace_.synchronize();
+  iface_.shutdown(grace_);
   delete old;
-  link_owner_.reset();
   for (TunQueue* q : orphans) {
     q->ring.clear();
     q->notify();
@@ -204,7 +196,7 @@ void TunInterface::wake_writers() {
 
 void TunInterface::deliver(FramePtr frame) {
   // Taps see what the stack sent before the driver may drop it.
-  if (CaptureTap* ct = capture_.load(std::memory_order_acquire)) ct->transmitted(frame->bytes());
+  if (CaptureTap* ct = iface_.capture()) ct->transmitted(frame->bytes());
   TunGrace::Reader reader(grace_);
   const QueueSet* set = published_.load(std::memory_order_acquire);
   const size_t n = set->queues.size();
@@ -228,7 +220,7 @@ void TunInterface::deliver(FramePtr frame) {
 
 ssize_t TunInterface::write(std::span<const std::byte> in, const TunQueue& from) {
   TunGrace::Reader reader(grace_);
-  Link* link = link_.load(std::memory_order_acquire);
+  Link* link = iface_.packet_link();
   if (!link) return -EBADFD;
   const bool is_tap = tap();
   TunWrite w;
@@ -237,7 +229,7 @@ ssize_t TunInterface::write(std::span<const std::byte> in, const TunQueue& from)
     CN_LOG(tun, debug) << name_ << ": write of " << in.size() << " bytes refused: " << w.why;
     return err;
   }
-  if (CaptureTap* ct = capture_.load(std::memory_order_acquire)) ct->received(w.payload);
+  if (CaptureTap* ct = iface_.capture()) ct->received(w.payload);
   int err;
   if (w.needs_csum) {
     std::vector<std::byte> copy(w.payload.begin(), w.payload.end());
@@ -262,7 +254,7 @@ ssize_t TunInterface::write(std::span<const std::byte> in, const TunQueue& from)
 
 bool TunInterface::pull(const TunQueue* reader) {
   TunGrace::Reader section(grace_);
-  Link* link = link_.load(std::memory_order_acquire);
+  Link* link = iface_.packet_link();
   if (!link) return false;
   t_pulling_for = reader;
   const bool pulled = link->pull();

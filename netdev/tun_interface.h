@@ -36,6 +36,7 @@
 #include "core/frame.h"
 #include "netdev/link.h"
 #include "netdev/net_device.h"
+#include "netdev/published_interface.h"
 #include "netdev/tun.h"
 #include "netdev/tun_flow.h"
 #include "netdev/tun_grace.h"
@@ -104,11 +105,11 @@ class TunInterface : public std::enable_shared_from_this<TunInterface> {
   // with the carrier left as it was.
   int set_carrier(bool on);
   bool carrier() const { return carrier_; }
-  Link& link() { return *link_owner_; }
+  Link& link() { return *iface_.link(); }
   // IFF_UP: as last reported by the stack (lock-free), and as the stack has
   // it now (asks it).
-  bool up() const { return netdev_->up(); }
-  bool up_now() { return netdev_->up_now(); }
+  bool up() const { return iface_.netdev().up(); }
+  bool up_now() { return iface_.netdev().up_now(); }
 
   // tun_attach of a file that is not attached: -EBUSY (single queue taken),
   // -E2BIG (MAX_TAP_QUEUES).
@@ -149,8 +150,6 @@ class TunInterface : public std::enable_shared_from_this<TunInterface> {
   // Publishes queues_ to the packet path and waits out the old set's readers.
   void publish();
   void remove_enabled(TunQueue* q);
-  // withdraw_netdev while the Link exists; idempotent.
-  void unpublish();
   // NETDEV_UP (tun_device_event): the interface came up, POLLOUT with it.
   void wake_writers();
 
@@ -168,14 +167,8 @@ class TunInterface : public std::enable_shared_from_this<TunInterface> {
   std::atomic<uint64_t> rx_packets_{0}, rx_bytes_{0}, rx_dropped_{0};
   std::atomic<uint64_t> tx_packets_{0}, tx_bytes_{0}, tx_dropped_{0};
 
-  std::shared_ptr<NetDevice> netdev_;
-  LinkTable* table_ = nullptr;  // where netdev_ is published, until unpublish()
-  // Set once netdev_ exists: the Link may deliver before create() is done.
-  std::atomic<CaptureTap*> capture_{nullptr};
-
-  // Last, so it goes first: its Deliver callback points at this object.
-  std::atomic<Link*> link_{nullptr};
-  std::unique_ptr<Link> link_owner_;
+  // Last, so it goes first: its Link's Deliver callback points at this object.
+  PublishedInterface iface_;
 };
 
 }  // namespace cusenet
