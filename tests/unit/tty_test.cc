@@ -822,23 +822,36 @@ TEST(FdLink, KernelPtySlaveCarriesBothWays) {
   EXPECT_EQ(read_str(*f), "from slave");
 }
 
+// A port whose far end is an FdLink on one end of a stream socket pair; the
+// test is the peer on the other end.
+struct SocketLine {
+  int sv[2] = {-1, -1};
+  const bool paired = ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0;
+  UniqueFd peer{sv[1]};
+  std::shared_ptr<LdiscTable> table = LdiscTable::make();
+  std::shared_ptr<TtyPort> port = std::make_shared<TtyPort>("ttyVP0", table);
+  std::unique_ptr<FdLink> link = paired ? FdLink::stream(port, UniqueFd(sv[0])) : nullptr;
+  TtyDevice dev{port};
+
+  std::shared_ptr<OpenFile> open() {
+    int err = 0;
+    auto f = dev.open(Caller::self(), O_RDWR, nullptr, &err);
+    EXPECT_EQ(err, 0);
+    return f;
+  }
+};
+
 TEST(FdLink, FlowControlHoldsTheLineUntilThePortHasRoom) {
-  int sv[2];
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-  UniqueFd peer(sv[1]);
-  auto table = LdiscTable::make();
-  auto port = std::make_shared<TtyPort>("ttyVP0", table);
-  auto link = FdLink::stream(port, UniqueFd(sv[0]));
-  TtyDevice dev(port);
-  int err = 0;
-  auto f = dev.open(Caller::self(), O_RDWR, nullptr, &err);
+  SocketLine line;
+  ASSERT_TRUE(line.paired);
+  auto f = line.open();
   set_termios(*f, raw_termios());
   // More than the port and N_TTY hold together, written before any read.
   std::string data(3 * TtyPort::kFlipSize, '\0');
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i % 251);
   std::thread writer([&] {
     for (size_t at = 0; at < data.size();) {
-      const ssize_t n = ::send(peer.get(), data.data() + at, data.size() - at, MSG_NOSIGNAL);
+      const ssize_t n = ::send(line.peer.get(), data.data() + at, data.size() - at, MSG_NOSIGNAL);
       if (n <= 0) return;
       at += static_cast<size_t>(n);
     }
@@ -852,32 +865,26 @@ TEST(FdLink, FlowControlHoldsTheLineUntilThePortHasRoom) {
     else
       got += r;
   }
-  ::shutdown(peer.get(), SHUT_RDWR);  // frees a writer stuck on a failed run
+  ::shutdown(line.peer.get(), SHUT_RDWR);  // frees a writer stuck on a failed run
   writer.join();
   ASSERT_EQ(got.size(), data.size());
   EXPECT_TRUE(got == data);
 }
 
 TEST(FdLink, SocketPeerClosingDropsCarrier) {
-  int sv[2];
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-  UniqueFd peer(sv[1]);
-  auto table = LdiscTable::make();
-  auto port = std::make_shared<TtyPort>("ttyVP0", table);
-  auto link = FdLink::stream(port, UniqueFd(sv[0]));
-  TtyDevice dev(port);
-  int err = 0;
-  auto f = dev.open(Caller::self(), O_RDWR, nullptr, &err);
+  SocketLine line;
+  ASSERT_TRUE(line.paired);
+  auto f = line.open();
   KernelTermios t = raw_termios();
   t.c_cflag &= ~CLOCAL;
   set_termios(*f, t);
-  ASSERT_EQ(::write(peer.get(), "net", 3), 3);
+  ASSERT_EQ(::write(line.peer.get(), "net", 3), 3);
   ASSERT_TRUE(wait_for([&] { return get_int(*f, FIONREAD) == 3; }));
   EXPECT_EQ(read_str(*f), "net");
   EXPECT_EQ(f->write(bytes_of("back")), 4);
   char buf[8];
-  ASSERT_EQ(::read(peer.get(), buf, sizeof buf), 4);
-  peer.reset();
+  ASSERT_EQ(::read(line.peer.get(), buf, sizeof buf), 4);
+  line.peer.reset();
   ASSERT_TRUE(wait_for([&] { return f->poll() & POLLHUP; }));
   EXPECT_EQ(read_str(*f), "");
 }
