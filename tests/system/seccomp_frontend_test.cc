@@ -455,7 +455,11 @@ TEST_F(SeccompFrontendTest, IoctlWritesIntoTheCallersMemory) {
         CHILD_CHECK(::ioctl(fd, TUNGETIFF, reinterpret_cast<void*>(8)) == -1 && errno == EFAULT);
         // The device's own error, for a table command it does not serve.
         CHILD_CHECK(::ioctl(fd, TUNSETPERSIST, 1) == -1 && errno == EINVAL);
-#ifndef __SANITIZE_THREAD__  // TSan cannot start threads in a child of a threaded process
+// Not under TSan, which cannot start threads in a child of a threaded
+// process, nor under ASan: the child is forked while the frontend's thread
+// may hold a lock of ASan's allocator, and a new thread's first allocation
+// then waits for it for ever (seen: 8 hangs in 25 runs).
+#if !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
         // From another thread: the notification names the thread, not the process.
         int r = -1, e = 0;
         ifreq ifr2{};
