@@ -79,17 +79,8 @@ Endpoint open_ppp(const std::string& path, int a, int b) {
   e.round_trip = [unit, peer](std::vector<uint8_t>& buf, size_t size, uint16_t, int window) {
     buf[0] = PPP_IPCP >> 8;
     buf[1] = PPP_IPCP & 0xff;
-    const auto n = static_cast<ssize_t>(size);
     // Each of the four calls for the whole window before the next.
-    auto each = [&](auto call) {
-      for (int i = 0; i < window; ++i)
-        if (call() != n) return false;
-      return true;
-    };
-    return each([&] { return ::write(unit, buf.data(), size); }) &&
-           each([&] { return ::read(peer, buf.data(), buf.size()); }) &&
-           each([&] { return ::write(peer, buf.data(), size); }) &&
-           each([&] { return ::read(unit, buf.data(), buf.size()); });
+    return pass(unit, peer, buf, size, window) && pass(peer, unit, buf, size, window);
   };
   // The channel outlives its files: disconnected, it is free for the next
   // unit.

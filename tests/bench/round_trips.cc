@@ -98,16 +98,20 @@ double rate(std::vector<std::vector<double>>& times, int window) {
 
 }  // namespace
 
+bool pass(int from, int to, std::vector<uint8_t>& buf, size_t size, int frames) {
+  const auto n = static_cast<ssize_t>(size);
+  for (int i = 0; i < frames; ++i)
+    if (::write(from, buf.data(), size) != n) return false;
+  for (int i = 0; i < frames; ++i)
+    if (::read(to, buf.data(), buf.size()) != n) return false;
+  return true;
+}
+
 Endpoint open_echo(const std::string& path) {
   Endpoint e;
   e.fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   e.round_trip = [f = e.fd](std::vector<uint8_t>& buf, size_t size, uint16_t, int window) {
-    const auto n = static_cast<ssize_t>(size);
-    for (int i = 0; i < window; ++i)
-      if (::write(f, buf.data(), size) != n) return false;
-    for (int i = 0; i < window; ++i)
-      if (::read(f, buf.data(), buf.size()) != n) return false;
-    return true;
+    return pass(f, f, buf, size, window);
   };
   return e;
 }

@@ -63,6 +63,11 @@ struct Target {
   int window = kWindow;
 };
 
+// `frames` frames of `size` bytes from buf written on `from`, then as many
+// read on `to` (blocking reads, as every target's); false unless each call
+// moved `size` bytes.
+bool pass(int from, int to, std::vector<uint8_t>& buf, size_t size, int frames);
+
 // A frame written on `path` and read back (cusenetd --echo-device).
 Endpoint open_echo(const std::string& path);
 

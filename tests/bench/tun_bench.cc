@@ -163,23 +163,11 @@ std::vector<std::string> wire_args() {
   return args;
 }
 
-// The two ends of wire k, each a tun file on `path`. `frames` frames of
-// `size` bytes written on one end, then as many read on the other: a round
-// trip passes one each way; a window of frames in flight is the same with
-// more.
+// The two ends of wire k, each a tun file on `path`: a round trip passes a
+// frame each way (pass(): written on one end, read on the other); a window
+// of frames in flight is the same with more.
 struct Wire {
   int a = -1, b = -1;
-
-  static bool pass(int from, int to, std::vector<uint8_t>& buf, size_t size, int frames) {
-    buf[0] = 0x45;  // IPv4: the tun takes the frame by its version nibble
-    const auto n = static_cast<ssize_t>(size);
-    for (int i = 0; i < frames; ++i)
-      if (::write(from, buf.data(), size) != n) return false;
-    // Blocking reads, as every other target's.
-    for (int i = 0; i < frames; ++i)
-      if (::read(to, buf.data(), buf.size()) != n) return false;
-    return true;
-  }
 };
 
 Endpoint open_wire(const std::string& path, int k) {
@@ -206,7 +194,8 @@ Endpoint open_wire(const std::string& path, int k) {
   }
   e.fd = w.a;
   e.round_trip = [w](std::vector<uint8_t>& buf, size_t size, uint16_t, int window) {
-    return Wire::pass(w.a, w.b, buf, size, window) && Wire::pass(w.b, w.a, buf, size, window);
+    buf[0] = 0x45;  // IPv4: the tun takes the frame by its version nibble
+    return pass(w.a, w.b, buf, size, window) && pass(w.b, w.a, buf, size, window);
   };
   e.release = [w] {
     ::close(w.a);
