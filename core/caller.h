@@ -1,32 +1,66 @@
 #pragma once
-// Who issued a device request: the credentials the kernel would check
-// (tun_not_capable, ppp_open) and the network namespace where the caller's
-// interfaces live.
+// Who issued a device request: the credentials and namespaces the kernel
+// would check (core/capability.h), read from /proc when the request (or the
+// open, or the connect) arrived. Ids are kernel ids (as the daemon's own
+// user namespace sees them: /proc/PID/status maps them for its reader);
+// capabilities are the caller's effective set in its own user namespace.
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <vector>
 
 #include "core/fd.h"
+#include "core/namespace.h"
+#include "core/process.h"
 
 namespace cusenet {
 
+// A user namespace's uid_map or gid_map (user_namespaces(7)), as the
+// daemon reads it: the second column is a kernel id.
+struct IdMap {
+  struct Extent {
+    uint32_t first, lower, count;
+  };
+  std::vector<Extent> extents;
+
+  static IdMap identity() { return {{{0, 0, 4294967295u}}}; }
+  // make_kuid(): the kernel id for an id of the namespace, if it has one.
+  std::optional<uint32_t> to_kernel(uint32_t id) const;
+  // kuid_has_mapping(): whether a kernel id is visible in the namespace.
+  bool maps_kernel(uint32_t kid) const;
+};
+
 struct Caller {
   pid_t pid = 0;  // in the daemon's pid namespace; 0 = the daemon itself
-  uid_t uid = 0, euid = 0;
-  gid_t gid = 0, egid = 0;
-  std::vector<gid_t> groups;          // supplementary groups
-  uint64_t cap_effective = ~0ull;     // CapEff bit mask
+  uid_t uid = 0, euid = 0, fsuid = 0;
+  gid_t gid = 0, egid = 0, fsgid = 0;
+  std::vector<gid_t> groups;       // supplementary groups
+  uint64_t cap_effective = ~0ull;  // CapEff bit mask, in user_ns
+  // The caller's user namespace (nullptr: the daemon's own) and its maps.
+  std::shared_ptr<const Namespace> user_ns;
+  IdMap uid_map = IdMap::identity(), gid_map = IdMap::identity();
+  // The network namespace the caller was in (nullptr: the daemon's own).
+  std::shared_ptr<const Namespace> net_ns;
 
-  bool capable(int cap) const { return cap >= 0 && cap < 64 && (cap_effective >> cap & 1); }
   // in_egroup_p(): the effective gid or a supplementary group.
   bool in_group(gid_t g) const;
+  // in_group_p(): the filesystem gid or a supplementary group.
+  bool in_fs_group(gid_t g) const;
 
-  // The caller's network namespace (/proc/PID/ns/net, or the daemon's own
-  // for pid 0). An empty fd with errno set when the process is gone.
+  // The caller's network namespace, a descriptor of its own; an empty fd
+  // with errno set when there is none.
   UniqueFd open_netns() const;
+  // The same credentials, with a network namespace captured elsewhere (a
+  // tun file's, taken at open as the kernel takes sock_net at open).
+  Caller in_netns(std::shared_ptr<const Namespace> ns) const;
 
-  // Reads credentials from /proc/PID/status; false when the process is gone.
+  // Reads credentials and namespaces through the process's /proc handle;
+  // false when the process is gone.
+  static bool of(const ProcessHandle& process, Caller* out);
+  // The same by pid, for a caller that cannot exit meanwhile (a FUSE
+  // request in userspace holds its thread until it is answered).
   static bool of_process(pid_t pid, Caller* out);
   // The daemon's own credentials (in-process users, unit tests).
   static Caller self();

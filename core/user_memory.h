@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/process.h"
+
 namespace cusenet {
 
 class UserMemory {
@@ -28,16 +30,20 @@ class LocalMemory final : public UserMemory {
   bool write(uint64_t addr, const void* src, size_t len) override;
 };
 
-// Another process's memory through process_vm_readv/writev (FUSE files and
-// the seccomp frontend, where the kernel does not copy the argument for us).
+// Another process's memory through its /proc/PID/mem, opened before the
+// request was validated (FUSE files and the seccomp frontend, where the
+// kernel does not copy the argument for us). The mem file writes through
+// page protections (FOLL_FORCE) where copy_to_user faults: a write goes
+// only where the process's own mappings allow it.
 class ProcessMemory final : public UserMemory {
  public:
-  explicit ProcessMemory(pid_t pid) : pid_(pid) {}
+  explicit ProcessMemory(const ProcessHandle& process) : process_(process) {}
   bool read(uint64_t addr, void* dst, size_t len) override;
   bool write(uint64_t addr, const void* src, size_t len) override;
 
  private:
-  pid_t pid_;
+  bool writable(uint64_t addr, size_t len) const;
+  const ProcessHandle& process_;
 };
 
 }  // namespace cusenet

@@ -140,7 +140,11 @@ struct FuseOps {
   // reaches the argument in the caller's memory, and nothing is copied back.
   static void ioctl(fuse_req_t req, fuse_ino_t, unsigned cmd, void* arg, fuse_file_info* fi,
                     unsigned flags, const void*, size_t, size_t) {
-    ProcessMemory mem(fuse_req_ctx(req)->pid);
+    // By pid: the caller's thread waits uninterruptibly until this request
+    // is answered, so the pid cannot pass to another process meanwhile.
+    int err = 0;
+    const ProcessHandle process = ProcessHandle::open(fuse_req_ctx(req)->pid, &err);
+    ProcessMemory mem(process);
     const long r = frontend(req).core_->ioctl(req, fi, flags, cmd,
                                               reinterpret_cast<uintptr_t>(arg), mem);
     if (r < 0)

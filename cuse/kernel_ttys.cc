@@ -72,7 +72,8 @@ long KernelTtys::ioctl(const Caller& caller, const UniqueFd& tty, const struct s
     int disc;
     if (cmd != TIOCSETD || !mem.get(arg, &disc) || disc == N_TTY) return 0;
     int err = 0;
-    if (!ldiscs_->get(disc, &err)) return 0;
+    // Not a tty (TCGETS on the caller's own file fails): the kernel's ENOTTY.
+    if (!ldiscs_->get(disc, &err) || !::isatty(tty.get())) return 0;
     *answered = true;
     return attach(caller, tty, st.st_rdev, arg, mem);
   }
@@ -117,15 +118,19 @@ long KernelTtys::attach(const Caller& caller, const UniqueFd& tty, dev_t rdev, u
     if (int err = a.port->open(caller, nullptr, &a.file)) return err;
     a.bypass->follow_slave_rate();
   } else {
-    // A file description of our own, so that O_NONBLOCK stays ours; root may
-    // open it past the caller's TIOCEXCL.
-    UniqueFd own(::open(fd_path(tty.get()).c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
-    if (!own || !::isatty(own.get())) {
-      const int e = own ? ENOTTY : errno;
-      CN_LOG(tty, warning) << name << ": cannot reopen the tty for its line discipline: "
-                           << std::strerror(e);
-      return -e;
+    // The caller's own file, never one the daemon opens: the discipline
+    // reads and writes only as far as the caller's access mode lets it. The
+    // kernel's discipline writes through the driver whatever the file's
+    // mode; the daemon has nothing but the file, so a file not open for
+    // both reading and writing is refused.
+    const int fl = ::fcntl(tty.get(), F_GETFL);
+    if (fl < 0 || (fl & O_ACCMODE) != O_RDWR) {
+      CN_LOG(tty, info) << name << ": TIOCSETD by pid " << caller.pid
+                        << " refused: the descriptor is not open for reading and writing";
+      return -EBADF;
     }
+    UniqueFd own(::fcntl(tty.get(), F_DUPFD_CLOEXEC, 0));
+    if (!own) return -errno;
     a.port = std::make_shared<TtyPort>(name, ldiscs_);
     if (int err = a.port->open(caller, nullptr, &a.file)) return err;
     LocalMemory local;

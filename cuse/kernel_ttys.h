@@ -5,10 +5,11 @@
 // own ioctls (PPPIOCGCHAN, PPPIOCGUNIT...) issued on it are answered here.
 //
 // A TIOCSETD to a discipline of the table (other than N_TTY) makes a port
-// that stands for the kernel tty: its far end is the tty itself, reopened
-// through the caller's descriptor (pidfd_getfd), so the discipline reads and
-// writes the tty's bytes; the port is opened as the caller, without CLOCAL,
-// and the discipline set on it. A hangup of the kernel tty (its pty master
+// that stands for the kernel tty: its far end is the tty itself, through
+// the caller's own file description (pidfd_getfd; never reopened by the
+// daemon), so the discipline reads and writes the tty's bytes as far as
+// that file allows; the port is opened as the caller, without CLOCAL, and
+// the discipline set on it. A hangup of the kernel tty (its pty master
 // closed) then hangs the port up, as the kernel hangs up the discipline.
 //
 // A tty that is the slave of one of the daemon's own pty faces (found by
@@ -25,7 +26,9 @@
 // Differences from the kernel: the discipline is per tty, as the kernel's,
 // but ends when the process that set it exits (the kernel keeps it until
 // the tty's last close) or sets N_TTY back; TCFLSH reaches the kernel tty
-// only, not the discipline's own output buffer.
+// only, not the discipline's own output buffer; a descriptor not open for
+// both reading and writing is refused (EBADF), where the kernel's
+// discipline would write through the driver anyway.
 #include <sys/stat.h>
 #include <sys/types.h>
 

@@ -29,6 +29,7 @@
 #include <utility>
 
 #include "core/caller.h"
+#include "core/capability.h"
 #include "core/frame.h"
 #include "core/log.h"
 #include "core/user_memory.h"
@@ -100,13 +101,19 @@ std::string failure(long neg) {
 // The permission check of the kernel's inode_permission() for a character
 // device node owned by root:root with the device's mode bits.
 bool may_open(const Caller& c, unsigned mode, uint64_t flags) {
-  if (c.capable(CAP_DAC_OVERRIDE)) return true;
-  const unsigned bits = c.euid == 0 ? mode >> 6 : c.in_group(0) ? mode >> 3 : mode;
   unsigned want = 0;
   const uint64_t acc = flags & O_ACCMODE;
   if (acc != O_WRONLY) want |= 4;
   if (acc != O_RDONLY) want |= 2;
-  return (bits & want) == want;
+  return may_access(c, 0, 0, mode, want);
+}
+
+// A pending caller whose /proc entry could not be read: answered, so that
+// it never waits for nobody.
+long unidentified(pid_t pid, int err) {
+  CN_LOG(seccomp, warning) << "pid " << pid << ": cannot read its credentials: "
+                           << strerror(err < 0 ? -err : EIO);
+  return err < 0 ? err : -EIO;
 }
 
 // The wakeup a device's Notify posts from any thread: a file id on a
@@ -409,7 +416,7 @@ void SeccompFrontend::Loop::handle(int lfd, const seccomp_notif& n) {
       // RESOLVE_* restrictions are the kernel's to apply: only a plain
       // openat2 is routed here.
       open_how how{};
-      if (a[3] >= sizeof how && ProcessMemory(static_cast<pid_t>(n.pid)).get(a[2], &how) &&
+      if (a[3] >= sizeof how && read_caller(static_cast<pid_t>(n.pid), a[2], &how, sizeof how) &&
           how.resolve == 0)
         return handle_open(lfd, n, static_cast<int>(a[0]), a[1], how.flags, "openat2");
       return respond_continue(lfd, n.id);
@@ -447,15 +454,19 @@ void SeccompFrontend::Loop::handle_open(int lfd, const seccomp_notif& n, int dir
   const DeviceNode* node = match(pid, dirfd, path);
   if (!node) return respond_continue(lfd, n.id);
 
-  Caller caller;
-  const bool have_caller = Caller::of_process(pid, &caller);
   // The pid may have been reused since the request: everything read above
-  // must come from the caller that is still waiting.
-  if (!id_valid(lfd, n.id) || !have_caller) {
+  // must come from the caller that is still waiting, and the credentials
+  // are read through a handle opened before that check.
+  int err = 0;
+  const ProcessHandle process = ProcessHandle::open(pid, &err);
+  if (!id_valid(lfd, n.id)) {
     CN_LOG(seccomp, debug) << "pid " << pid << " " << syscall << "(\"" << path
                            << "\"): caller gone";
     return;
   }
+  Caller caller;
+  if (!process || !Caller::of(process, &caller))
+    return respond(lfd, n.id, unidentified(pid, err));
   const std::string call = "pid " + std::to_string(pid) + " " + syscall + "(\"" + path + "\", " +
                            open_flags(flags) + ") = ";
 
@@ -568,15 +579,21 @@ void SeccompFrontend::Loop::handle_ioctl(int lfd, const seccomp_notif& n) {
     if (it != by_inode_.end()) f = it->second;
   }
   if (!f && !(ttys_ && S_ISCHR(st.st_mode))) return respond_continue(lfd, n.id);
+  // A descriptor opened with O_PATH takes no ioctl: the kernel says EBADF.
+  if (::fcntl(theirs.get(), F_GETFL) & O_PATH) return respond_continue(lfd, n.id);
 
-  Caller caller;
-  const bool have_caller = Caller::of_process(pid, &caller);
-  // Checked before the device touches the caller's memory through its pid.
-  if (!id_valid(lfd, n.id) || !have_caller) {
+  // The handle is opened first, then the notification checked: the caller's
+  // memory and credentials are reached only through the handle, which
+  // cannot reach a later process that reuses the pid.
+  int err = 0;
+  const ProcessHandle process = ProcessHandle::open(pid, &err);
+  if (!id_valid(lfd, n.id)) {
     CN_LOG(seccomp, debug) << "pid " << pid << " " << describe_ioctl(cmd, arg) << ": caller gone";
     return;
   }
-  ProcessMemory mem(pid);
+  Caller caller;
+  if (!process || !Caller::of(process, &caller)) return respond(lfd, n.id, unidentified(pid, err));
+  ProcessMemory mem(process);
   long r;
   if (f) {
     r = f->io.file().ioctl(caller, cmd, arg, mem);

@@ -11,6 +11,13 @@
 
 namespace cusenet {
 
+bool read_caller(pid_t pid, uint64_t addr, void* dst, size_t len) {
+  if (addr == 0) return false;
+  iovec local{dst, len};
+  iovec remote{reinterpret_cast<void*>(addr), len};
+  return ::process_vm_readv(pid, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(len);
+}
+
 bool read_caller_string(pid_t pid, uint64_t addr, std::string* out) {
   if (addr == 0) return false;
   // One remote iovec per page: process_vm_readv stops at the first page that

@@ -11,6 +11,10 @@
 
 namespace cusenet {
 
+// len bytes at addr in pid's memory: read before the notification is
+// validated, which makes them the caller's if it is still pending after.
+bool read_caller(pid_t pid, uint64_t addr, void* dst, size_t len);
+
 // The NUL-terminated string at addr in pid's memory, at most PATH_MAX bytes
 // with the NUL. False when it is unreadable or longer.
 bool read_caller_string(pid_t pid, uint64_t addr, std::string* out);

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 
+#include "core/capability.h"
 #include "core/log.h"
 #include "engine/channel.h"
 #include "engine/ppp_file.h"
@@ -31,8 +32,10 @@ PppDevice::~PppDevice() {
 }
 
 std::shared_ptr<OpenFile> PppDevice::open(const Caller& caller, int, Notify notify, int* err) {
-  // ppp_open: "This could (should?) be enforced by the permissions on /dev/ppp."
-  if (!caller.capable(CAP_NET_ADMIN)) {
+  // ppp_open: "This could (should?) be enforced by the permissions on
+  // /dev/ppp." ns_capable(file->f_cred->user_ns): in the opener's own user
+  // namespace (the node's mode keeps others out).
+  if (!ns_capable(caller, caller.user_ns ? *caller.user_ns : initial_user_ns(), CAP_NET_ADMIN)) {
     CN_LOG(ppp, info) << "pid " << caller.pid << ": open refused without CAP_NET_ADMIN";
     *err = -EPERM;
     return nullptr;

@@ -144,6 +144,8 @@ FdLink::~FdLink() {
     state_->signal();
   }
   thread_.join();
+  if (clear_nonblock_)
+    ::fcntl(state_->fd.get(), F_SETFL, ::fcntl(state_->fd.get(), F_GETFL) & ~O_NONBLOCK);
 }
 
 std::unique_ptr<FdLink> FdLink::stream(std::shared_ptr<TtyPort> port, UniqueFd socket) {
@@ -151,7 +153,10 @@ std::unique_ptr<FdLink> FdLink::stream(std::shared_ptr<TtyPort> port, UniqueFd s
 }
 
 std::unique_ptr<FdLink> FdLink::tty(std::shared_ptr<TtyPort> port, UniqueFd tty) {
-  return std::unique_ptr<FdLink>(new FdLink(std::move(port), std::move(tty), false));
+  const bool blocking = !(::fcntl(tty.get(), F_GETFL) & O_NONBLOCK);
+  std::unique_ptr<FdLink> link(new FdLink(std::move(port), std::move(tty), false));
+  link->clear_nonblock_ = blocking;
+  return link;
 }
 
 std::unique_ptr<FdLink> FdLink::pty(std::shared_ptr<TtyPort> port, int* err) {

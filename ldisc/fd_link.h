@@ -22,10 +22,13 @@ class FdLink {
   static std::unique_ptr<FdLink> pty(std::shared_ptr<TtyPort> port, int* err);
   // A connected stream socket.
   static std::unique_ptr<FdLink> stream(std::shared_ptr<TtyPort> port, UniqueFd socket);
-  // A kernel tty's own descriptor, open on a file description of its own (it
-  // is made non-blocking): the port's line discipline then runs over the
-  // kernel tty, whose own discipline stays N_TTY in raw mode. Its hangup
-  // (read fails with EIO) drops the port's carrier.
+  // A kernel tty through a process's own file description: the port's line
+  // discipline then runs over the kernel tty, whose own discipline stays
+  // N_TTY in raw mode. The description is shared with that process and is
+  // made non-blocking meanwhile (its own reads and writes of the tty then
+  // answer EAGAIN, as they do under the kernel's N_PPP); O_NONBLOCK is
+  // cleared again at the end if it was clear. Its hangup (read fails with
+  // EIO) drops the port's carrier.
   static std::unique_ptr<FdLink> tty(std::shared_ptr<TtyPort> port, UniqueFd tty);
 
   // Disconnects: the port loses its far end and its carrier.
@@ -45,6 +48,7 @@ class FdLink {
   std::thread thread_;
   UniqueFd slave_;
   std::string slave_path_;
+  bool clear_nonblock_ = false;  // a shared description that was blocking
 };
 
 }  // namespace cusenet

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <utility>
 
+#include "core/capability.h"
 #include "core/log.h"
 
 namespace cusenet {
@@ -289,7 +290,7 @@ int TtyPort::open(const Caller& caller, Notify notify, uint64_t* id) {
     if (err) return err;
     if ((termios_.c_cflag & CBAUD) != B0) set_modem_outputs(TIOCM_DTR | TIOCM_RTS, 0);
   } else {
-    if (exclusive_ && !caller.capable(CAP_SYS_ADMIN)) {
+    if (exclusive_ && !capable(caller, CAP_SYS_ADMIN)) {
       CN_LOG(tty, info) << name_ << ": open refused, exclusive mode (TIOCEXCL)";
       return -EBUSY;
     }
@@ -402,7 +403,7 @@ long TtyPort::ioctl(uint64_t id, const Caller& caller, unsigned cmd, uint64_t ar
       return set_ldisc(disc, caller);
     }
     case TIOCVHANGUP:
-      if (!caller.capable(CAP_SYS_ADMIN)) return -EPERM;
+      if (!capable(caller, CAP_SYS_ADMIN)) return -EPERM;
       hangup_locked();
       return 0;
     case TIOCSBRK:

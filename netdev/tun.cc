@@ -30,7 +30,13 @@ std::shared_ptr<OpenFile> TunCharDevice::open(const Caller& caller, int /*flags*
                          << " refused: no network namespace: " << std::strerror(-*err);
     return nullptr;
   }
-  return std::make_shared<TunFile>(registry_, netns, std::move(notify));
+  std::shared_ptr<const Namespace> net_ns = caller.net_ns ? caller.net_ns : Namespace::of_self("net", &e);
+  if (!net_ns) {
+    *err = e;
+    CN_LOG(tun, error) << "the daemon's own network namespace: " << std::strerror(-e);
+    return nullptr;
+  }
+  return std::make_shared<TunFile>(registry_, std::move(net_ns), netns, std::move(notify));
 }
 
 std::vector<TunCharDevice::InterfaceInfo> TunCharDevice::interfaces() const {

@@ -7,8 +7,10 @@
 
 namespace cusenet {
 
-TunFile::TunFile(std::shared_ptr<TunRegistry> registry, uint64_t netns, Notify notify)
-    : registry_(std::move(registry)), netns_(netns), queue_(std::move(notify)) {
+TunFile::TunFile(std::shared_ptr<TunRegistry> registry, std::shared_ptr<const Namespace> net_ns,
+                 uint64_t netns, Notify notify)
+    : registry_(std::move(registry)), net_ns_(std::move(net_ns)), netns_(netns),
+      queue_(std::move(notify)) {
   registry_->files.fetch_add(1, std::memory_order_relaxed);
 }
 

@@ -16,8 +16,11 @@ namespace cusenet {
 
 class TunFile final : public OpenFile {
  public:
-  // netns: the opener's network namespace, where TUNSETIFF looks names up.
-  TunFile(std::shared_ptr<TunRegistry> registry, uint64_t netns, Notify notify);
+  // net_ns (netns, its inode): the opener's network namespace, where
+  // TUNSETIFF looks names up and creates interfaces, as the kernel's
+  // sock_net of the file.
+  TunFile(std::shared_ptr<TunRegistry> registry, std::shared_ptr<const Namespace> net_ns,
+          uint64_t netns, Notify notify);
   ~TunFile() override;
   TunFile(const TunFile&) = delete;
   TunFile& operator=(const TunFile&) = delete;
@@ -32,11 +35,12 @@ class TunFile final : public OpenFile {
   // The rest runs with the registry mutex held (tun_ioctl.cc).
   long set_iff(const Caller& caller, ifreq* ifr);
   long set_queue(const ifreq& ifr);
-  long attached_ioctl(TunInterface& tun, unsigned cmd, uint64_t arg, UserMemory& mem,
+  long attached_ioctl(const Caller& caller, TunInterface& tun, unsigned cmd, uint64_t arg, UserMemory& mem,
                       const ifreq& ifr);
   void release_locked();
 
   const std::shared_ptr<TunRegistry> registry_;
+  const std::shared_ptr<const Namespace> net_ns_;
   const uint64_t netns_;
   TunQueue queue_;
   bool released_ = false;

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/capability.h"
 #include "core/log.h"
 #include "netdev/tun_frame.h"
 
@@ -37,6 +38,7 @@ std::shared_ptr<TunInterface> TunInterface::create(LinkFactory& factory, const C
   }
   t->name_ = link->name();
   t->netns_ = link->netns();
+  if (caller.net_ns) t->user_ns_ = caller.net_ns->owner(&e);
   // "tun" for tun and tap alike, as the kernel's IFLA_INFO_KIND. The
   // counters are read until unpublish(), which runs before this object goes.
   auto netdev = std::make_shared<NetDevice>(
@@ -77,9 +79,10 @@ void TunInterface::set_flags(unsigned clear, unsigned set) {
 }
 
 bool TunInterface::not_capable(const Caller& caller) const {
-  bool owner_differs = owner != static_cast<uid_t>(-1) && caller.euid != owner;
-  bool group_differs = group != static_cast<gid_t>(-1) && !caller.in_group(group);
-  return (owner_differs || group_differs) && !caller.capable(CAP_NET_ADMIN);
+  const bool owner_differs = owner != static_cast<uid_t>(-1) && caller.euid != owner;
+  const bool group_differs = group != static_cast<gid_t>(-1) && !caller.in_group(group);
+  return (owner_differs || group_differs) &&
+         !ns_capable(caller, user_ns_ ? *user_ns_ : initial_user_ns(), CAP_NET_ADMIN);
 }
 
 int TunInterface::set_carrier(bool on) {

@@ -34,6 +34,7 @@
 
 #include "core/file.h"
 #include "core/frame.h"
+#include "core/namespace.h"
 #include "netdev/link.h"
 #include "netdev/net_device.h"
 #include "netdev/published_interface.h"
@@ -96,7 +97,8 @@ class TunInterface : public std::enable_shared_from_this<TunInterface> {
   void set_vnet_hdr_sz(int sz) { vnet_hdr_sz_.store(sz, std::memory_order_relaxed); }
   int vnet_hdr_sz() const { return vnet_hdr_sz_.load(std::memory_order_relaxed); }
   // tun_not_capable: an owner or group is set, the caller matches neither
-  // where set, and lacks CAP_NET_ADMIN.
+  // where set, and lacks CAP_NET_ADMIN over the interface's network
+  // namespace (net->user_ns). Owner and group both set: both must match.
   bool not_capable(const Caller& caller) const;
   uid_t owner = static_cast<uid_t>(-1);
   gid_t group = static_cast<gid_t>(-1);
@@ -155,6 +157,8 @@ class TunInterface : public std::enable_shared_from_this<TunInterface> {
 
   std::string name_;  // as created: for the packet path's log lines
   uint64_t netns_ = 0;
+  // The user namespace that owns netns_ (net->user_ns), for capable().
+  std::shared_ptr<const Namespace> user_ns_;
   std::atomic<unsigned> flags_;
   std::atomic<int> vnet_hdr_sz_;
   bool carrier_ = false;

@@ -13,8 +13,10 @@
 #include <cstddef>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 
+#include "core/capability.h"
 #include "core/log.h"
 #include "netdev/tun_file.h"
 #include "netdev/tun_frame.h"
@@ -125,7 +127,7 @@ long TunFile::ioctl(const Caller& caller, unsigned cmd, uint64_t arg, UserMemory
     return 0;
   }
   if (!tun) return refuse(-EBADFD, cmd, "no interface attached (TUNSETIFF first)");
-  return attached_ioctl(*tun, cmd, arg, mem, ifr);
+  return attached_ioctl(caller, *tun, cmd, arg, mem, ifr);
 }
 
 long TunFile::set_iff(const Caller& caller, ifreq* ifr) {
@@ -133,7 +135,7 @@ long TunFile::set_iff(const Caller& caller, ifreq* ifr) {
   const unsigned cmd = TUNSETIFF;
   if (registry_->closed) return refuse(-ENODEV, cmd, "the tun device is shutting down");
   if (req & IFF_NAPI_FRAGS) {
-    if (!caller.capable(CAP_NET_ADMIN))
+    if (!capable(caller, CAP_NET_ADMIN))
       return refuse(-EPERM, cmd, "IFF_NAPI_FRAGS needs CAP_NET_ADMIN");
     if (!(req & IFF_NAPI) || (req & TUN_TYPE_MASK) != IFF_TAP)
       return refuse(-EINVAL, cmd, "IFF_NAPI_FRAGS needs IFF_NAPI on a tap");
@@ -147,7 +149,7 @@ long TunFile::set_iff(const Caller& caller, ifreq* ifr) {
     if (bool(req & IFF_MULTI_QUEUE) != tun->multi_queue())
       return refuse(-EINVAL, cmd, name + " differs in IFF_MULTI_QUEUE");
     if (tun->not_capable(caller))
-      return refuse(-EPERM, cmd, "not the owner or group of " + name + ", no CAP_NET_ADMIN");
+      return refuse(-EPERM, cmd, "not the owner or group of " + name + ", no CAP_NET_ADMIN over its namespace");
     if (int err = tun->attach(&queue_); err < 0)
       return refuse(err, cmd, err == -EBUSY ? name + " is single-queue and has its file"
                                             : name + " has MAX_TAP_QUEUES files");
@@ -155,14 +157,14 @@ long TunFile::set_iff(const Caller& caller, ifreq* ifr) {
     if (tun->multi_queue() && tun->attached_files() > 1) return 0;
     tun->set_flags(kTunFeatures, req & kTunFeatures);
   } else {
-    if (!caller.capable(CAP_NET_ADMIN))
-      return refuse(-EPERM, cmd, "creating an interface needs CAP_NET_ADMIN");
+    if (!net_capable(caller, *net_ns_, CAP_NET_ADMIN))
+      return refuse(-EPERM, cmd, "creating an interface needs CAP_NET_ADMIN over the network namespace the file was opened in");
     const unsigned type = (req & IFF_TUN) ? IFF_TUN : (req & IFF_TAP) ? IFF_TAP : 0;
     if (!type) return refuse(-EINVAL, cmd, "neither IFF_TUN nor IFF_TAP");
     if (name.empty()) name = type == IFF_TUN ? "tun%d" : "tap%d";
     if (!valid_ifname(name)) return refuse(-EINVAL, cmd, "invalid interface name \"" + name + "\"");
     int err = 0;
-    tun = TunInterface::create(registry_->factory, caller, name, type | (req & kTunFeatures), &err);
+    tun = TunInterface::create(registry_->factory, caller.in_netns(net_ns_), name, type | (req & kTunFeatures), &err);
     if (!tun) {
       // A valid explicit name the stack will not give us belongs to an
       // interface that is not ours: the kernel answers EBUSY under
@@ -205,7 +207,7 @@ long TunFile::set_queue(const ifreq& ifr) {
   return 0;
 }
 
-long TunFile::attached_ioctl(TunInterface& tun, unsigned cmd, uint64_t arg, UserMemory& mem,
+long TunFile::attached_ioctl(const Caller& caller, TunInterface& tun, unsigned cmd, uint64_t arg, UserMemory& mem,
                              const ifreq& ifr) {
   switch (cmd) {
     case TUNGETIFF: {
@@ -227,17 +229,20 @@ long TunFile::attached_ioctl(TunInterface& tun, unsigned cmd, uint64_t arg, User
       }
       return 0;
     case TUNSETOWNER: {
-      uid_t uid = static_cast<uid_t>(arg);
-      if (uid == static_cast<uid_t>(-1)) return refuse(-EINVAL, cmd, "uid -1");
-      tun.owner = uid;
-      CN_LOG(tun, info) << tun.name() << ": owner " << uid;
+      // make_kuid(current_user_ns(), arg): an id of the caller's namespace.
+      const std::optional<uint32_t> uid = caller.uid_map.to_kernel(static_cast<uint32_t>(arg));
+      if (!uid || *uid == static_cast<uid_t>(-1))
+        return refuse(-EINVAL, cmd, "uid " + std::to_string(static_cast<uint32_t>(arg)) + " not mapped in the caller's user namespace");
+      tun.owner = *uid;
+      CN_LOG(tun, info) << tun.name() << ": owner " << *uid;
       return 0;
     }
     case TUNSETGROUP: {
-      gid_t gid = static_cast<gid_t>(arg);
-      if (gid == static_cast<gid_t>(-1)) return refuse(-EINVAL, cmd, "gid -1");
-      tun.group = gid;
-      CN_LOG(tun, info) << tun.name() << ": group " << gid;
+      const std::optional<uint32_t> gid = caller.gid_map.to_kernel(static_cast<uint32_t>(arg));
+      if (!gid || *gid == static_cast<gid_t>(-1))
+        return refuse(-EINVAL, cmd, "gid " + std::to_string(static_cast<uint32_t>(arg)) + " not mapped in the caller's user namespace");
+      tun.group = *gid;
+      CN_LOG(tun, info) << tun.name() << ": group " << *gid;
       return 0;
     }
     case TUNSETLINK:

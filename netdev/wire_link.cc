@@ -9,6 +9,7 @@
 #include <random>
 #include <set>
 
+#include "core/capability.h"
 #include "core/log.h"
 #include "netdev/tun_grace.h"
 
@@ -230,6 +231,11 @@ std::unique_ptr<Link> WireLinkFactory::create(const Caller& caller, const std::s
     *err = e;
     return nullptr;
   };
+  // A wire joins whatever namespaces its ends are made in, as moving an
+  // interface between namespaces does: its ends are for CAP_NET_ADMIN in
+  // the daemon's own user namespace, never for a namespace's own root.
+  if (!capable(caller, CAP_NET_ADMIN))
+    return refuse(-EPERM, "a wire end needs CAP_NET_ADMIN in the daemon's user namespace");
   const uint64_t netns = other_.netns_of(caller, err);
   if (!netns) return nullptr;
   std::lock_guard lock(mu_);

@@ -17,7 +17,10 @@
 // Each configured name is one end, wherever it is created: the first
 // TUNSETIFF of that name, in any network namespace, takes it, and the name
 // is busy (EBUSY) elsewhere while that end exists; the two ends may live in
-// the same namespace or in different ones. A wire joins two tuns (raw IP)
+// the same namespace or in different ones. Only CAP_NET_ADMIN in the
+// daemon's user namespace makes an end (EPERM otherwise): a container's
+// root, which holds CAP_NET_ADMIN over its own namespace only, could
+// otherwise take an end and read the frames of the other. A wire joins two tuns (raw IP)
 // or two taps (Ethernet); an end of the other type than its existing peer
 // is refused (EINVAL). An end exists from its interface's creation to its
 // destruction and is as a kernel interface would be: created up (as if

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/caller.h"
+#include "core/capability.h"
 #include "core/log.h"
 
 namespace cusenet {
@@ -76,16 +77,14 @@ control::Response CaptureService::open(const control::Request& req) {
   if (!parse_uint(req.args[2], &geometry.tp_block_size) || !parse_uint(req.args[3], &geometry.tp_block_nr) ||
       !parse_uint(req.args[4], &geometry.tp_frame_size) || !parse_uint(req.args[5], &geometry.tp_frame_nr))
     return refuse(2, 0, "the ring geometry takes four unsigned numbers");
-  Caller caller;
-  struct stat st {};
-  if (!Caller::of_process(req.pid, &caller)) return refuse(1, ESRCH, "the client is gone");
-  UniqueFd ns = caller.open_netns();
-  if (!ns || ::fstat(ns.get(), &st) != 0) return refuse(1, ESRCH, "the client has no network namespace");
-  if (!caller.capable(CAP_NET_RAW)) return refuse(1, EPERM, "capturing needs CAP_NET_RAW");
+  if (!req.identified || !req.caller.net_ns) return refuse(1, ESRCH, "the client is gone");
+  // packet_create(): ns_capable(net->user_ns, CAP_NET_RAW) in the client's namespace.
+  if (!net_capable(req.caller, *req.caller.net_ns, CAP_NET_RAW))
+    return refuse(1, EPERM, "capturing needs CAP_NET_RAW over the client's network namespace");
   if (int err = check_ring(geometry, static_cast<size_t>(::sysconf(_SC_PAGESIZE))); err < 0)
     return refuse(1, -err, "invalid ring geometry (packet_set_ring's rules, packet_mmap.txt)");
   if (geometry.tp_block_nr == 0) return refuse(1, EINVAL, "no ring requested (tp_block_nr 0)");
-  std::shared_ptr<NetDevice> dev = table_.by_name(st.st_ino, req.args[1]);
+  std::shared_ptr<NetDevice> dev = table_.by_name(req.caller.net_ns->inode(), req.args[1]);
   if (!dev) return refuse(1, ENODEV, "no emulated interface " + req.args[1] + " in the client's namespace");
 
   int err = 0;

@@ -143,9 +143,10 @@ void Server::serve() {
 // over a seccomp listener), and serialising them keeps the handlers simple.
 void Server::answer(int conn) {
   Request req;
-  ucred cred{};
-  socklen_t len = sizeof cred;
-  if (::getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) req.pid = cred.pid;
+  int err = 0;
+  const ProcessHandle peer = ProcessHandle::of_peer(conn, &err);
+  req.pid = peer.pid();
+  req.identified = peer && Caller::of(peer, &req.caller);
   std::string data;
   // A client that connects and says nothing must not stall the daemon.
   pollfd p{conn, POLLIN, 0};

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/caller.h"
 #include "core/fd.h"
 
 namespace cusenet::control {
@@ -18,6 +19,10 @@ struct Request {
   std::vector<std::string> args;
   std::vector<UniqueFd> fds;
   pid_t pid = 0;  // the client's pid (SO_PEERCRED)
+  // The client's credentials and namespaces; identified false when it was
+  // gone before they could be read.
+  Caller caller;
+  bool identified = false;
 };
 
 struct Response {

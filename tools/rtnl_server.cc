@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/capability.h"
 #include "core/log.h"
 
 namespace cusenet {
@@ -77,27 +78,22 @@ void RtnlServer::accept_one() {
   UniqueFd fd(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
   if (!fd) return;
   auto c = std::make_unique<Connection>();
-  ucred cred{};
-  socklen_t len = sizeof cred;
-  struct stat st {};
-  if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
-      !Caller::of_process(cred.pid, &c->caller)) {
+  // Credentials and namespace as of the connect, as a netlink socket's are
+  // those of its opener.
+  int err = 0;
+  const ProcessHandle peer = ProcessHandle::of_peer(fd.get(), &err);
+  if (!peer || !Caller::of(peer, &c->caller) || !c->caller.net_ns) {
     CN_LOG(netdev, warning) << "rtnl: a client vanished before it could be identified";
     return;
   }
-  UniqueFd ns = c->caller.open_netns();
-  if (!ns || ::fstat(ns.get(), &st) != 0) {
-    CN_LOG(netdev, warning) << "rtnl: no network namespace for pid " << cred.pid;
-    return;
-  }
-  c->netns = st.st_ino;
+  c->netns = c->caller.net_ns->inode();
   c->portid = next_portid_++;
   c->fd = std::move(fd);
   const int raw = c->fd.get();
   Connection* conn = c.get();
   connections_.emplace(raw, std::move(c));
   if (loop_->add(raw, EPOLLIN, [this, conn](uint32_t) { receive(*conn); }) < 0) connections_.erase(raw);
-  CN_LOG(netdev, debug) << "rtnl: pid " << cred.pid << " connected (netns " << conn->netns << ")";
+  CN_LOG(netdev, debug) << "rtnl: pid " << conn->caller.pid << " connected (netns " << conn->netns << ")";
 }
 
 void RtnlServer::close(int fd) {
@@ -173,7 +169,8 @@ int RtnlServer::get_link(Connection& c, const nlmsghdr& h, std::span<const std::
 }
 
 int RtnlServer::set_link(Connection& c, std::span<const std::byte> msg) {
-  if (!c.caller.capable(CAP_NET_ADMIN)) return -EPERM;
+  // netlink_net_capable(): over the namespace the socket belongs to.
+  if (!net_capable(c.caller, *c.caller.net_ns, CAP_NET_ADMIN)) return -EPERM;
   rtnl::LinkMessage req;
   if (int err = rtnl::parse_link(msg, &req); err < 0) return err;
   std::shared_ptr<NetDevice> dev;
