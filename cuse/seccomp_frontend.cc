@@ -679,7 +679,15 @@ void SeccompFrontend::Loop::release_all() {
 SeccompFrontend::SeccompFrontend(std::vector<Device*> devices, KernelTtys* ttys)
     : loop_(std::make_unique<Loop>(std::move(devices), ttys)) {}
 SeccompFrontend::~SeccompFrontend() = default;
-void SeccompFrontend::adopt(UniqueFd listener) { loop_->adopt(std::move(listener)); }
+int SeccompFrontend::adopt(UniqueFd listener) {
+  char target[64] = {};
+  const std::string link = "/proc/self/fd/" + std::to_string(listener.get());
+  const ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
+  if (n <= 0 || std::string_view(target, static_cast<size_t>(n)) != "anon_inode:seccomp notify")
+    return -EINVAL;
+  loop_->adopt(std::move(listener));
+  return 0;
+}
 void SeccompFrontend::stop() { loop_->stop(); }
 size_t SeccompFrontend::live_files() const { return loop_->live_files.load(); }
 size_t SeccompFrontend::live_listeners() const { return loop_->live_listeners.load(); }

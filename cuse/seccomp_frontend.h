@@ -32,7 +32,10 @@ class SeccompFrontend {
   // process) until every process using the filter has exited, then closes
   // it. Thread-safe. After stop() the listener is closed at once, which makes
   // the filtered processes' intercepted calls fail with ENOSYS.
-  void adopt(UniqueFd listener);
+  // -EINVAL, and nothing kept, for a descriptor that is not a seccomp
+  // listener: a client's descriptor of anything else (a FUSE file of its
+  // own that never answers) must never reach the loop's ioctls.
+  int adopt(UniqueFd listener);
 
   // Stops the thread and releases every file and listener. Idempotent.
   void stop();

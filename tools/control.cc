@@ -109,7 +109,7 @@ int Server::start() {
   if (!listen_) return -errno;
   ::unlink(path_.c_str());  // a stale socket from a daemon that was killed
   if (::bind(listen_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -errno;
-  ::chmod(path_.c_str(), 0600);
+  ::chmod(path_.c_str(), 0666);
   if (::listen(listen_.get(), 16) != 0) return -errno;
   wake_.reset(::eventfd(0, EFD_CLOEXEC));
   if (!wake_) return -errno;

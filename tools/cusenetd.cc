@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/capability.h"
 #include "core/log.h"
 #include "cuse/cuse_frontend.h"
 #include "cuse/echo_device.h"
@@ -207,23 +208,34 @@ struct Daemon {
     if (cuse_frontend) cuse_frontend->stop();
   }
 
+  // control.sock is open to every local user, as the devices are: each
+  // command is judged here by the kernel's measure of its caller.
+  // Supervision and capture carry their own checks (every trapped call
+  // of a supervised process is judged by that process's credentials;
+  // capture needs CAP_NET_RAW over the client's namespace); the views
+  // span every namespace and the port set is the daemon's, so both are
+  // for CAP_NET_ADMIN in the daemon's user namespace.
   control::Response handle(control::Request& req) {
     const std::string& cmd = req.args[0];
     bool json = req.args.size() > 1 && req.args[1] == "-j";
+    if (!req.identified) return {1, "cusenetd: the client is gone\n"};
     if (cmd == "status") return {0, status_view(json)};
+    if (cmd == "capture") return capture.open(req);
+    if (cmd == "adopt") {
+      if (req.fds.size() != 1) return {2, "adopt needs exactly one seccomp listener\n"};
+      CN_LOG(daemon, info) << "supervising process tree of pid " << req.pid << " (uid "
+                           << req.caller.uid << ")";
+      if (seccomp.adopt(std::move(req.fds[0])) != 0) return {2, "adopt takes a seccomp listener\n"};
+      return {0, ""};
+    }
+    if (!capable(req.caller, CAP_NET_ADMIN))
+      return {1, "cusenetd: " + cmd + " needs CAP_NET_ADMIN in the daemon's user namespace\n"};
     if (cmd == "link") return {0, link_view(tun.interfaces(), json)};
     if (cmd == "ppp") return {0, ppp_view(ppp.units(), ppp.channels(), ppp.open_files(), json)};
-    if (cmd == "capture") return capture.open(req);
     if (cmd == "tty") {
       if (req.args.size() > 1 && req.args[1] == "add")
         return tty_ports.add(std::vector<std::string>(req.args.begin() + 2, req.args.end()));
       return {0, tty_ports.view(json, kernel_ttys.attached())};
-    }
-    if (cmd == "adopt") {
-      if (req.fds.size() != 1) return {2, "adopt needs exactly one seccomp listener\n"};
-      CN_LOG(daemon, info) << "supervising process tree of pid " << req.pid;
-      seccomp.adopt(std::move(req.fds[0]));
-      return {0, ""};
     }
     return {2, "unknown command: " + cmd + "\n"};
   }

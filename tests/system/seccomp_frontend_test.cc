@@ -761,5 +761,19 @@ TEST_F(SeccompFrontendTest, StopReleasesEverything) {
   EXPECT_EQ(wait_child(pid2), 0);
 }
 
+// A client of control.sock may be anyone: what it hands over as its
+// listener is checked, so that a descriptor of anything else (a FUSE file
+// that never answers an ioctl) never reaches the loop.
+TEST_F(SeccompFrontendTest, AdoptTakesOnlyASeccompListener) {
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  UniqueFd w(p[1]);
+  EXPECT_EQ(frontend_->adopt(UniqueFd(p[0])), -EINVAL);
+  EXPECT_EQ(frontend_->adopt(UniqueFd(::open("/dev/null", O_RDWR | O_CLOEXEC))), -EINVAL);
+  EXPECT_EQ(frontend_->live_listeners(), 0u);
+  EXPECT_EQ(run([] { return ::open("/dev/cusenet-test", O_RDWR) >= 0 ? 0 : 1; }), 0)
+      << "a real listener is still served";
+}
+
 }  // namespace
 }  // namespace cusenet
