@@ -147,6 +147,8 @@ struct Daemon {
   }
 
   int start() {
+    // Held open from the start: every capable() is judged against it.
+    (void)initial_user_ns();
     ::mkdir(opts.run_dir.c_str(), 0755);
     if (opts.ppp_wire) {
       int err = 0;

@@ -345,7 +345,7 @@ class KernelLinkTest : public ::testing::Test {
     ssize_t n = ::read(ready[0], &ok, 1);
     ::close(ready[0]);
     if (n != 1 || !ok) GTEST_SKIP() << "cannot create a network namespace";
-    caller_.pid = child_;
+    ASSERT_TRUE(Caller::of_process(child_, &caller_));
   }
 
   void TearDown() override {
@@ -571,14 +571,10 @@ TEST_F(KernelLinkTest, UnreachableNamespaceOrKernelTun) {
   if (gone == 0) ::_exit(0);
   ASSERT_GT(gone, 0);
   ASSERT_EQ(::waitpid(gone, nullptr, 0), gone);
+  // A caller is identified with its namespaces while it exists, or not at all.
   Caller vanished;
-  vanished.pid = gone;
+  EXPECT_FALSE(Caller::of_process(gone, &vanished));
   int err = 0;
-  EXPECT_FALSE(factory_.create(vanished, "cnklx", false, sink_.deliver(), &err));
-  EXPECT_EQ(err, -ENOENT);
-  err = 0;
-  EXPECT_EQ(factory_.netns_of(vanished, &err), 0u);
-  EXPECT_EQ(err, -ENOENT);
 
   KernelLinkFactory no_tun(loop_, "/nonexistent/tun");
   EXPECT_FALSE(no_tun.create(caller_, "cnklx", false, sink_.deliver(), &err));
