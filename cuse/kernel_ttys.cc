@@ -4,7 +4,6 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -53,7 +52,7 @@ size_t KernelTtys::attached() const {
   return ttys_.size();
 }
 
-long KernelTtys::ioctl(const Caller& caller, const UniqueFd& tty, const struct stat& st,
+long KernelTtys::ioctl(const Caller& caller, const UniqueFd& pidfd, const UniqueFd& tty, const struct stat& st,
                        unsigned cmd, uint64_t arg, UserMemory& mem, bool* answered) {
   *answered = false;
   if (!S_ISCHR(st.st_mode)) return 0;
@@ -75,7 +74,7 @@ long KernelTtys::ioctl(const Caller& caller, const UniqueFd& tty, const struct s
     // Not a tty (TCGETS on the caller's own file fails): the kernel's ENOTTY.
     if (!ldiscs_->get(disc, &err) || !::isatty(tty.get())) return 0;
     *answered = true;
-    return attach(caller, tty, st.st_rdev, arg, mem);
+    return attach(caller, pidfd, tty, st.st_rdev, arg, mem);
   }
   *answered = true;
   const long r = port->ioctl(file, caller, cmd, arg, mem);
@@ -101,17 +100,17 @@ long KernelTtys::ioctl(const Caller& caller, const UniqueFd& tty, const struct s
   return r;
 }
 
-long KernelTtys::attach(const Caller& caller, const UniqueFd& tty, dev_t rdev, uint64_t arg,
+long KernelTtys::attach(const Caller& caller, const UniqueFd& pidfd, const UniqueFd& tty, dev_t rdev, uint64_t arg,
                         UserMemory& mem) {
   const std::string name = tty_name(tty.get());
-  long pidfd = ::syscall(SYS_pidfd_open, caller.pid, 0);
-  if (pidfd < 0) {
+  UniqueFd owner(::fcntl(pidfd.get(), F_DUPFD_CLOEXEC, 0));
+  if (!owner) {
     const int e = errno;
-    CN_LOG(tty, warning) << name << ": pidfd_open(" << caller.pid << "): " << std::strerror(e);
+    CN_LOG(tty, warning) << name << ": the caller's pidfd: " << std::strerror(e);
     return -e;
   }
   Attached a;
-  a.owner = std::make_shared<UniqueFd>(static_cast<int>(pidfd));
+  a.owner = std::make_shared<UniqueFd>(std::move(owner));
   if (own_ptys_) a.bypass = own_ptys_(rdev);
   if (a.bypass) {
     a.port = a.bypass->port();

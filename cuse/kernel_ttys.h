@@ -64,8 +64,11 @@ class KernelTtys {
   // Every command of ioctl_table() comes here. Returns the result with *answered = true, or *answered = false when
   // the kernel is to answer it (not a tty of ours, N_TTY set on a tty that
   // has it).
-  long ioctl(const Caller& caller, const UniqueFd& tty, const struct stat& st, unsigned cmd,
-             uint64_t arg, UserMemory& mem, bool* answered);
+  // pidfd: the caller's (taken before its request was validated), which
+  // ends the discipline when it exits.
+  long ioctl(const Caller& caller, const UniqueFd& pidfd, const UniqueFd& tty,
+             const struct stat& st, unsigned cmd, uint64_t arg, UserMemory& mem,
+             bool* answered);
 
   // Ttys with a discipline of ours now (our own ptys' included).
   size_t attached() const;
@@ -79,7 +82,8 @@ class KernelTtys {
     std::shared_ptr<UniqueFd> owner;  // pidfd of the process that set the discipline
   };
 
-  long attach(const Caller& caller, const UniqueFd& tty, dev_t rdev, uint64_t arg, UserMemory& mem);
+  long attach(const Caller& caller, const UniqueFd& pidfd, const UniqueFd& tty, dev_t rdev,
+              uint64_t arg, UserMemory& mem);
   static void detach(Attached a);
   void watch();
 

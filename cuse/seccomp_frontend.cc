@@ -199,7 +199,7 @@ class SeccompFrontend::Loop {
   void handle_ioctl(int lfd, const seccomp_notif& n);
   const DeviceNode* match(pid_t pid, int dirfd, const std::string& path) const;
   // The caller's descriptor fd, duplicated (pidfd_getfd).
-  static UniqueFd caller_fd(pid_t pid, int fd);
+  static UniqueFd caller_fd(pid_t pid, int fd, UniqueFd* pidfd);
   static bool id_valid(int lfd, uint64_t id);
   static void respond(int lfd, uint64_t id, long result);
   static void respond_continue(int lfd, uint64_t id);
@@ -551,15 +551,17 @@ void SeccompFrontend::Loop::handle_open(int lfd, const seccomp_notif& n, int dir
   drain(f);  // frames the device queued before the socket existed
 }
 
-UniqueFd SeccompFrontend::Loop::caller_fd(pid_t pid, int fd) {
+// *pidfd: the caller's pidfd, whose process is the caller's once the
+// notification is found still pending.
+UniqueFd SeccompFrontend::Loop::caller_fd(pid_t pid, int fd, UniqueFd* pidfd) {
   if (fd < 0) return {};
-  // The notification names a thread: a thread pidfd (6.9) reaches any of
-  // them; older kernels take thread-group leaders only.
-  long pidfd = ::syscall(SYS_pidfd_open, pid, PIDFD_THREAD);
-  if (pidfd < 0 && errno == EINVAL) pidfd = ::syscall(SYS_pidfd_open, pid, 0);
-  if (pidfd < 0) return {};
-  UniqueFd owner(static_cast<int>(pidfd));
-  const long dup = ::syscall(SYS_pidfd_getfd, owner.get(), fd, 0);
+  // The notification names a thread: the process's pidfd when it is the
+  // thread-group leader, else (6.9) a pidfd of the thread.
+  long raw = ::syscall(SYS_pidfd_open, pid, 0);
+  if (raw < 0) raw = ::syscall(SYS_pidfd_open, pid, PIDFD_THREAD);
+  if (raw < 0) return {};
+  pidfd->reset(static_cast<int>(raw));
+  const long dup = ::syscall(SYS_pidfd_getfd, pidfd->get(), fd, 0);
   return UniqueFd(dup < 0 ? -1 : static_cast<int>(dup));
 }
 
@@ -570,7 +572,8 @@ void SeccompFrontend::Loop::handle_ioctl(int lfd, const seccomp_notif& n) {
   const uint64_t arg = n.data.args[2];
   // Our sockets, and real ttys when disciplines run here; nothing else.
   if (by_inode_.empty() && !ttys_) return respond_continue(lfd, n.id);
-  const UniqueFd theirs = caller_fd(pid, fd);
+  UniqueFd pidfd;
+  const UniqueFd theirs = caller_fd(pid, fd, &pidfd);
   struct stat st {};
   if (!theirs || ::fstat(theirs.get(), &st) != 0) return respond_continue(lfd, n.id);
   Injected* f = nullptr;
@@ -599,7 +602,7 @@ void SeccompFrontend::Loop::handle_ioctl(int lfd, const seccomp_notif& n) {
     r = f->io.file().ioctl(caller, cmd, arg, mem);
   } else {
     bool answered = false;
-    r = ttys_->ioctl(caller, theirs, st, cmd, arg, mem, &answered);
+    r = ttys_->ioctl(caller, pidfd, theirs, st, cmd, arg, mem, &answered);
     if (!answered) return respond_continue(lfd, n.id);
   }
   CN_LOG(trace, debug) << "pid " << pid << " " << describe_ioctl(cmd, arg) << " = "
