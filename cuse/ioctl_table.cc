@@ -128,6 +128,7 @@ const IoctlLayout kTtyTable[] = {
     {TIOCSBRK, "TIOCSBRK", Arg::none, 0, 0, nullptr},
     {TIOCCBRK, "TIOCCBRK", Arg::none, 0, 0, nullptr},
     {TIOCVHANGUP, "TIOCVHANGUP", Arg::none, 0, 0, nullptr},
+    {TIOCSTI, "TIOCSTI", Arg::pointer, 1, 0, nullptr},
     {TIOCGWINSZ, "TIOCGWINSZ", Arg::pointer, 0, sizeof(winsize), nullptr},
     {TIOCSWINSZ, "TIOCSWINSZ", Arg::pointer, sizeof(winsize), 0, nullptr},
     {FIONREAD, "FIONREAD", Arg::pointer, 0, kInt, nullptr},

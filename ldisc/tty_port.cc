@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <utility>
 
 #include "core/capability.h"
@@ -380,6 +381,18 @@ void TtyPort::set_termios(const KernelTermios& t) {
   pending_.notify = true;
 }
 
+namespace {
+
+// The kernel's dev.tty.legacy_tiocsti (on where the file is missing: the
+// kernels before 6.2 had no such switch).
+bool legacy_tiocsti() {
+  std::ifstream f("/proc/sys/dev/tty/legacy_tiocsti");
+  int on = 1;
+  return !(f >> on) || on != 0;
+}
+
+}  // namespace
+
 long TtyPort::ioctl(uint64_t id, const Caller& caller, unsigned cmd, uint64_t arg,
                     UserMemory& mem) {
   Locked l(*this);
@@ -401,6 +414,19 @@ long TtyPort::ioctl(uint64_t id, const Caller& caller, unsigned cmd, uint64_t ar
       int disc;
       if (!mem.get(arg, &disc)) return -EFAULT;
       return set_ldisc(disc, caller);
+    }
+    case TIOCSTI: {
+      // tiocsti(): an emulated port is nobody's controlling tty, so a
+      // byte is faked into its input for CAP_SYS_ADMIN alone (EIO first
+      // where dev.tty.legacy_tiocsti is off).
+      if (!capable(caller, CAP_SYS_ADMIN)) return legacy_tiocsti() ? -EPERM : -EIO;
+      uint8_t ch;
+      if (!mem.get(arg, &ch)) return -EFAULT;
+      if (!ldisc_) return -EIO;
+      const std::byte b{ch};
+      ldisc_->receive_buf(std::span(&b, 1));
+      pending_.notify = true;
+      return 0;
     }
     case TIOCVHANGUP:
       if (!capable(caller, CAP_SYS_ADMIN)) return -EPERM;

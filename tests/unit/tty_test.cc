@@ -325,6 +325,20 @@ TEST(TtyExclusive, TiocexclRefusesFurtherOpensButToCapSysAdmin) {
   EXPECT_EQ(get_int(*g, TIOCGEXCL), 0);
 }
 
+// An emulated port is nobody's controlling tty: faking input is for
+// CAP_SYS_ADMIN alone, as the kernel's tiocsti() decides.
+TEST(TtySti, FakesInputForCapSysAdminOnly) {
+  Fixture fx;
+  auto f = fx.open();
+  set_termios(*f, raw_termios());
+  const char ch = 'z';
+  EXPECT_EQ(ioctl(*f, TIOCSTI, addr(&ch), unprivileged()), -EPERM);
+  EXPECT_EQ(would_wait(*f), -EAGAIN);
+  EXPECT_EQ(ioctl(*f, TIOCSTI, 0), -EFAULT);
+  EXPECT_EQ(ioctl(*f, TIOCSTI, addr(&ch)), 0);
+  EXPECT_EQ(read_str(*f), "z");
+}
+
 TEST(TtyFlush, TcflshDropsInputOutputOrBoth) {
   Fixture fx;
   auto f = fx.open();
