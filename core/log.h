@@ -62,9 +62,13 @@ class RateLimiter {
 
 // CN_LOG for lines a caller can cause (its request refused or malformed):
 // rate-limited per call site and per key, the caller's uid or pid.
-#define CN_LOG_LIMITED(chan, lvl, key)                                                              \
-  if (static ::cusenet::log::RateLimiter cn_limiter_(__FILE__, __LINE__);                           \
-      !cn_limiter_.admit(::cusenet::log::Channel::chan, ::cusenet::log::Level::lvl,                 \
-                         static_cast<uint64_t>(key))) {                                             \
-  } else                                                                                            \
-    CN_LOG(chan, lvl)
+// A loop run at most once rather than an if, so that it nests under an
+// unbraced if of the caller's; the lambda's static is per call site.
+#define CN_LOG_LIMITED(chan, lvl, key)                                                       \
+  for (bool cn_admitted_ = [](uint64_t cn_key_) {                                            \
+         static ::cusenet::log::RateLimiter cn_limiter_(__FILE__, __LINE__);                 \
+         return cn_limiter_.admit(::cusenet::log::Channel::chan, ::cusenet::log::Level::lvl, \
+                                  cn_key_);                                                  \
+       }(static_cast<uint64_t>(key));                                                        \
+       cn_admitted_; cn_admitted_ = false)                                                   \
+  CN_LOG(chan, lvl)

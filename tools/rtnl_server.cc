@@ -1,9 +1,9 @@
 #include "tools/rtnl_server.h"
 
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 
 #include <cerrno>
 #include <cstring>
@@ -31,23 +31,15 @@ const char* type_name(uint16_t type) {
 
 }  // namespace
 
-RtnlServer::RtnlServer(std::string path, LinkTable& table) : path_(std::move(path)), table_(table) {}
+RtnlServer::RtnlServer(LinkTable& table, const ClientLimits& limits)
+    : table_(table), limits_(limits), per_uid_(limits.connections_per_uid) {}
 
 RtnlServer::~RtnlServer() { stop(); }
 
-int RtnlServer::start() {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path_.size() >= sizeof addr.sun_path) return -ENAMETOOLONG;
-  std::memcpy(addr.sun_path, path_.c_str(), path_.size());
-  listen_.reset(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!listen_) return -errno;
-  ::unlink(path_.c_str());  // left by a daemon that was killed
-  if (::bind(listen_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -errno;
-  // Anyone may query, as anyone may open a NETLINK_ROUTE socket; changes
-  // need CAP_NET_ADMIN, checked per request.
-  ::chmod(path_.c_str(), 0666);
-  if (::listen(listen_.get(), 16) != 0) return -errno;
+int RtnlServer::start(UniqueFd listening) {
+  listen_ = std::move(listening);
+  spare_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!spare_) return -errno;
   try {
     loop_ = std::make_unique<IoLoop>();
   } catch (const std::system_error& e) {
@@ -70,11 +62,24 @@ void RtnlServer::stop() {
   loop_.reset();
   connections_.clear();
   listen_.reset();
-  ::unlink(path_.c_str());
+}
+
+// A connection left in the backlog because no descriptor is free would
+// wake the loop again at once, forever: the spare descriptor makes room to
+// take it and close it.
+UniqueFd RtnlServer::accept_or_shed() {
+  UniqueFd fd(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  if (fd || (errno != EMFILE && errno != ENFILE)) return fd;
+  spare_.reset();
+  UniqueFd shed(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  shed.reset();
+  spare_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  CN_LOG_LIMITED(netdev, warning, 0) << "rtnl: out of descriptors; a connection was closed unserved";
+  return UniqueFd();
 }
 
 void RtnlServer::accept_one() {
-  UniqueFd fd(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  UniqueFd fd = accept_or_shed();
   if (!fd) return;
   auto c = std::make_unique<Connection>();
   ucred cred{};
@@ -82,12 +87,28 @@ void RtnlServer::accept_one() {
   struct stat st {};
   if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
       !Caller::of_process(cred.pid, &c->caller)) {
-    CN_LOG(netdev, warning) << "rtnl: a client vanished before it could be identified";
+    CN_LOG_LIMITED(netdev, warning, cred.uid) << "rtnl: a client vanished before it could be identified";
     return;
   }
+  c->uid = cred.uid;
+  c->limited = !privileged(c->caller);
+  if (c->limited && in_fd_reserve(fd.get(), limits_)) {
+    CN_LOG_LIMITED(netdev, warning, cred.uid)
+        << "rtnl: connection of pid " << cred.pid << " (uid " << cred.uid
+        << ") refused: fewer than " << limits_.fd_reserve << " descriptors left";
+    return;
+  }
+  if (!per_uid_.add(c->uid, !c->limited)) {
+    CN_LOG_LIMITED(netdev, warning, cred.uid)
+        << "rtnl: connection of pid " << cred.pid << " refused: uid " << cred.uid << " has "
+        << per_uid_.of(c->uid) << " already (--client-connections)";
+    return;
+  }
+  c->budget = MessageBudget(limits_.messages_per_second);
   UniqueFd ns = c->caller.open_netns();
   if (!ns || ::fstat(ns.get(), &st) != 0) {
-    CN_LOG(netdev, warning) << "rtnl: no network namespace for pid " << cred.pid;
+    CN_LOG_LIMITED(netdev, warning, cred.uid) << "rtnl: no network namespace for pid " << cred.pid;
+    per_uid_.remove(c->uid);
     return;
   }
   c->netns = st.st_ino;
@@ -96,13 +117,16 @@ void RtnlServer::accept_one() {
   const int raw = c->fd.get();
   Connection* conn = c.get();
   connections_.emplace(raw, std::move(c));
-  if (loop_->add(raw, EPOLLIN, [this, conn](uint32_t) { receive(*conn); }) < 0) connections_.erase(raw);
+  if (loop_->add(raw, EPOLLIN, [this, conn](uint32_t) { receive(*conn); }) < 0) return close(raw);
   CN_LOG(netdev, debug) << "rtnl: pid " << cred.pid << " connected (netns " << conn->netns << ")";
 }
 
 void RtnlServer::close(int fd) {
   loop_->remove(fd);
-  connections_.erase(fd);
+  auto it = connections_.find(fd);
+  if (it == connections_.end()) return;
+  per_uid_.remove(it->second->uid);
+  connections_.erase(it);
 }
 
 void RtnlServer::receive(Connection& c) {
@@ -112,9 +136,13 @@ void RtnlServer::receive(Connection& c) {
   if (n <= 0) return close(c.fd.get());  // the client closed its socket
   std::vector<std::span<const std::byte>> messages;
   if (!rtnl::split(std::span(buf).first(static_cast<size_t>(n)), &messages))
-    CN_LOG(netdev, warning) << "rtnl: pid " << c.caller.pid << " sent a malformed datagram; rest ignored";
+    CN_LOG_LIMITED(netdev, warning, c.uid) << "rtnl: pid " << c.caller.pid << " sent a malformed datagram; rest ignored";
   rtnl::Bytes out;
   for (auto msg : messages) {
+    if (c.limited && !c.budget.take()) {
+      over_budget(c, msg, &out);
+      continue;
+    }
     handle(c, msg, &out);
     if (out.size() >= kBatch) {
       send(c, out);
@@ -122,6 +150,15 @@ void RtnlServer::receive(Connection& c) {
     }
   }
   if (!out.empty()) send(c, out);
+}
+
+void RtnlServer::over_budget(Connection& c, std::span<const std::byte> msg, rtnl::Bytes* out) {
+  const nlmsghdr h = rtnl::header_of(msg);
+  if (!(h.nlmsg_flags & NLM_F_REQUEST)) return;
+  CN_LOG_LIMITED(netdev, warning, c.uid) << "rtnl: pid " << c.caller.pid << " (uid " << c.uid << ") is over "
+                                         << limits_.messages_per_second
+                                         << " messages a second (--client-rate): answered ENOBUFS";
+  rtnl::append_error(out, h, -ENOBUFS);
 }
 
 void RtnlServer::handle(Connection& c, std::span<const std::byte> msg, rtnl::Bytes* out) {
@@ -151,7 +188,7 @@ void RtnlServer::handle(Connection& c, std::span<const std::byte> msg, rtnl::Byt
     err = -EOPNOTSUPP;
   }
   if (err < 0)
-    CN_LOG(netdev, info) << "rtnl: " << type_name(h.nlmsg_type) << " from pid " << c.caller.pid
+    CN_LOG_LIMITED(netdev, info, c.uid) << "rtnl: " << type_name(h.nlmsg_type) << " from pid " << c.caller.pid
                          << " refused: " << std::strerror(-err);
   if (err < 0 || (h.nlmsg_flags & NLM_F_ACK)) rtnl::append_error(out, h, err);
 }
@@ -227,7 +264,7 @@ void RtnlServer::dump(Connection& c, const nlmsghdr& h) {
 void RtnlServer::send(Connection& c, const rtnl::Bytes& out) {
   if (out.empty()) return;
   if (::send(c.fd.get(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-    CN_LOG(netdev, warning) << "rtnl: a message to pid " << c.caller.pid
+    CN_LOG_LIMITED(netdev, warning, c.uid) << "rtnl: a message to pid " << c.caller.pid
                             << " was lost: " << std::strerror(errno);
 }
 
