@@ -106,7 +106,7 @@ long KernelTtys::attach(const Caller& caller, const UniqueFd& tty, dev_t rdev, u
   long pidfd = ::syscall(SYS_pidfd_open, caller.pid, 0);
   if (pidfd < 0) {
     const int e = errno;
-    CN_LOG(tty, warning) << name << ": pidfd_open(" << caller.pid << "): " << std::strerror(e);
+    CN_LOG_LIMITED(tty, warning, caller.uid) << log::escape(name) << ": pidfd_open(" << caller.pid << "): " << std::strerror(e);
     return -e;
   }
   Attached a;
@@ -122,7 +122,7 @@ long KernelTtys::attach(const Caller& caller, const UniqueFd& tty, dev_t rdev, u
     UniqueFd own(::open(fd_path(tty.get()).c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
     if (!own || !::isatty(own.get())) {
       const int e = own ? ENOTTY : errno;
-      CN_LOG(tty, warning) << name << ": cannot reopen the tty for its line discipline: "
+      CN_LOG_LIMITED(tty, warning, caller.uid) << log::escape(name) << ": cannot reopen the tty for its line discipline: "
                            << std::strerror(e);
       return -e;
     }

@@ -236,7 +236,7 @@ int RtnlServer::set_link(Connection& c, std::span<const std::byte> msg) {
   r.linkmode = req.linkmode;
   int err = dev->setlink(r);
   if (err == 0)
-    CN_LOG(netdev, info) << "rtnl: pid " << c.caller.pid << " set " << dev->name()
+    CN_LOG(netdev, info) << "rtnl: pid " << c.caller.pid << " set " << log::escape(dev->name())
                          << (r.up ? (*r.up ? " up" : " down") : "")
                          << (r.operstate ? " operstate " + std::to_string(*r.operstate) : "")
                          << (r.linkmode ? " linkmode " + std::to_string(*r.linkmode) : "")
