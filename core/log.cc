@@ -9,6 +9,8 @@
 #include <boost/log/support/date_time.hpp>
 #include <boost/smart_ptr/make_shared_object.hpp>
 #include <array>
+#include <chrono>
+#include <cstdio>
 #include <iostream>
 #include <ostream>
 
@@ -44,6 +46,40 @@ Logger& get(Channel c) {
     return a;
   }();
   return loggers[static_cast<size_t>(c)];
+}
+
+std::string escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char hex[5];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+    }
+  }
+  return out;
+}
+
+bool RateLimiter::admit(Channel chan, Level lvl, uint64_t key) {
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  const int64_t window = now / kWindowNs;
+  Slot& s = slots_[(key * 0x9e3779b97f4a7c15ull) >> 58 & (kSlots - 1)];
+  int64_t seen = s.window.load(std::memory_order_relaxed);
+  if (seen != window && s.window.compare_exchange_strong(seen, window, std::memory_order_relaxed)) {
+    s.lines.store(0, std::memory_order_relaxed);
+    if (unsigned n = s.suppressed.exchange(0, std::memory_order_relaxed))
+      BOOST_LOG_SEV(get(chan), lvl) << n << " similar messages suppressed (" << file_ << ":" << line_
+                                    << ", at most " << kBurst << " in " << kWindowNs / 1'000'000'000
+                                    << " s per caller)";
+  }
+  if (s.lines.fetch_add(1, std::memory_order_relaxed) < kBurst) return true;
+  s.suppressed.fetch_add(1, std::memory_order_relaxed);
+  return false;
 }
 
 void init(Level min, bool trace) {

@@ -106,7 +106,7 @@ long KernelTtys::attach(const Caller& caller, const UniqueFd& pidfd, const Uniqu
   UniqueFd owner(::fcntl(pidfd.get(), F_DUPFD_CLOEXEC, 0));
   if (!owner) {
     const int e = errno;
-    CN_LOG(tty, warning) << name << ": the caller's pidfd: " << std::strerror(e);
+    CN_LOG_LIMITED(tty, warning, caller.uid) << log::escape(name) << ": the caller's pidfd: " << std::strerror(e);
     return -e;
   }
   Attached a;
@@ -124,7 +124,7 @@ long KernelTtys::attach(const Caller& caller, const UniqueFd& pidfd, const Uniqu
     // both reading and writing is refused.
     const int fl = ::fcntl(tty.get(), F_GETFL);
     if (fl < 0 || (fl & O_ACCMODE) != O_RDWR) {
-      CN_LOG(tty, info) << name << ": TIOCSETD by pid " << caller.pid
+      CN_LOG_LIMITED(tty, info, caller.uid) << log::escape(name) << ": TIOCSETD by pid " << caller.pid
                         << " refused: the descriptor is not open for reading and writing";
       return -EBADF;
     }

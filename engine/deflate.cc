@@ -127,7 +127,7 @@ class DeflateCompressor final : public Compressor {
       const int r = deflate(&strm_, Z_SYNC_FLUSH);
       *produced = scratch_.size() - strm_.avail_out;
       if (r != Z_OK) {
-        CN_LOG(ppp, warning) << "unit " << unit_ << ": deflate returned " << r;
+        CN_LOG_LIMITED(ppp, warning, unit_) << "unit " << unit_ << ": deflate returned " << r;
         return false;
       }
       if (strm_.avail_out != 0) break;
@@ -136,7 +136,7 @@ class DeflateCompressor final : public Compressor {
     if (*produced < kSyncTail.size() ||
         !std::equal(kSyncTail.begin(), kSyncTail.end(),
                     scratch_.begin() + static_cast<ptrdiff_t>(*produced - kSyncTail.size()))) {
-      CN_LOG(ppp, warning) << "unit " << unit_ << ": deflate output does not end in a sync flush";
+      CN_LOG_LIMITED(ppp, warning, unit_) << "unit " << unit_ << ": deflate output does not end in a sync flush";
       return false;
     }
     return true;

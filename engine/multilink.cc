@@ -165,7 +165,7 @@ FramePtr MultilinkRx::reconstruct(int mrru, int debug, Sink& sink) {
   auto p = mrq_.begin();
   while (p != mrq_.end()) {
     if (seq_before(p->seq, seq)) {  // cannot happen: insert refuses them
-      CN_LOG(ppp, warning) << "multilink: fragment " << p->seq << " before " << seq << " dropped";
+      CN_LOG_LIMITED(ppp, warning, 0) << "multilink: fragment " << p->seq << " before " << seq << " dropped";
       if (head == p) ++head;
       p = mrq_.erase(p);
       continue;

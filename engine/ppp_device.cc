@@ -48,7 +48,7 @@ std::unique_ptr<PppChannel> PppDevice::register_channel(const Caller& caller, Pp
   int e = 0;
   const uint64_t netns = registry_->factory.netns_of(caller, &e);
   if (e < 0) {
-    CN_LOG(ppp, warning) << "pid " << caller.pid << ": no network namespace for a new channel";
+    CN_LOG_LIMITED(ppp, warning, caller.uid) << "pid " << caller.pid << ": no network namespace for a new channel";
     *err = e;
     return nullptr;
   }

@@ -138,7 +138,7 @@ VjCompression::~VjCompression() { delete state_; }
 uint16_t VjCompression::compress(std::span<const std::byte> ip, std::span<std::byte> out,
                                  size_t* len, bool compress_cid) {
   if (out.size() < ip.size()) {
-    CN_LOG(ppp, warning) << "VJ compress: " << out.size() << "-byte buffer for a " << ip.size()
+    CN_LOG_LIMITED(ppp, warning, 0) << "VJ compress: " << out.size() << "-byte buffer for a " << ip.size()
                          << "-byte packet";
     *len = 0;
     return kPppIp;
@@ -390,7 +390,7 @@ int VjCompression::State::uncompress(const uint8_t* icp, size_t isize, uint8_t* 
   const size_t data = static_cast<size_t>(end - cp);
   const size_t total = hdrlen + data;
   if (total > osize) {
-    CN_LOG(ppp, warning) << "VJ uncompress: " << osize << "-byte buffer for a " << total
+    CN_LOG_LIMITED(ppp, warning, 0) << "VJ uncompress: " << osize << "-byte buffer for a " << total
                          << "-byte packet";
     return -1;
   }
@@ -412,7 +412,7 @@ int VjCompression::remember(std::span<const std::byte> in, std::span<std::byte> 
 
 int VjCompression::State::remember(const uint8_t* icp, size_t isize, uint8_t* ocp, size_t osize) {
   if (osize < isize) {
-    CN_LOG(ppp, warning) << "VJ remember: " << osize << "-byte buffer for a " << isize
+    CN_LOG_LIMITED(ppp, warning, 0) << "VJ remember: " << osize << "-byte buffer for a " << isize
                          << "-byte packet";
     return -1;
   }

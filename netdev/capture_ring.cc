@@ -1,5 +1,6 @@
 #include "netdev/capture_ring.h"
 
+#include <fcntl.h>
 #include <net/if_arp.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -47,8 +48,11 @@ std::unique_ptr<CaptureRing> CaptureRing::create(const tpacket_req& req, int* er
     *err = -ENOMEM;
     return nullptr;
   }
-  UniqueFd memfd(::memfd_create("cusenet-capture-ring", MFD_CLOEXEC));
-  if (!memfd || ::ftruncate(memfd.get(), static_cast<off_t>(size)) != 0) {
+  // The client maps the same memfd: sealed at its size, so that no client
+  // can shrink it under the daemon's mapping (SIGBUS in put()) nor grow it.
+  UniqueFd memfd(::memfd_create("cusenet-capture-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!memfd || ::ftruncate(memfd.get(), static_cast<off_t>(size)) != 0 ||
+      ::fcntl(memfd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
     *err = -errno;
     return nullptr;
   }

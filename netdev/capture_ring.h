@@ -67,6 +67,8 @@ class CaptureRing {
 
   // A ring with req's geometry (already checked), all frames
   // TP_STATUS_KERNEL; nullptr with -errno in *err (ENOMEM past kMaxBytes).
+  // Its memfd is sealed against resizing (F_SEAL_SHRINK, F_SEAL_GROW,
+  // F_SEAL_SEAL): a client's ftruncate fails with EPERM.
   static std::unique_ptr<CaptureRing> create(const tpacket_req& req, int* err);
   ~CaptureRing();
   CaptureRing(const CaptureRing&) = delete;

@@ -396,7 +396,7 @@ KernelLinkFactory::~KernelLinkFactory() = default;
 std::unique_ptr<Link> KernelLinkFactory::create(const Caller& caller, const std::string& name,
                                                 bool tap, Deliver deliver, int* err) {
   auto refuse = [&](int e, const std::string& why) -> std::unique_ptr<Link> {
-    CN_LOG(netdev, warning) << "cannot create kernel " << kind(tap) << " interface '" << name
+    CN_LOG_LIMITED(netdev, warning, caller.uid) << "cannot create kernel " << kind(tap) << " interface '" << log::escape(name)
                             << "' for pid " << caller.pid << ": " << why << ": "
                             << std::strerror(-e);
     *err = e;
@@ -434,7 +434,7 @@ std::unique_ptr<Link> KernelLinkFactory::create(const Caller& caller, const std:
   auto reader = std::make_shared<TunReader>(loop_, std::move(o.tun), std::move(deliver));
   if (int e = loop_.add(fd, EPOLLIN, [reader](uint32_t) { reader->drain(); }); e < 0)
     return refuse(e, "io loop");
-  CN_LOG(netdev, info) << "kernel " << kind(tap) << " interface " << o.name << " created in netns "
+  CN_LOG(netdev, info) << "kernel " << kind(tap) << " interface " << log::escape(o.name) << " created in netns "
                        << target.ino << " for pid " << caller.pid;
   return std::make_unique<KernelLink>(loop_, std::move(reader), o.name, target.ino, tap, o.ifindex,
                                       std::move(watch));
@@ -445,7 +445,7 @@ uint64_t KernelLinkFactory::netns_of(const Caller& caller, int* err) {
   NsId id;
   int e = ns ? ns_id(ns.get(), &id) : -errno;
   if (e < 0) {
-    CN_LOG(netdev, warning) << "no network namespace for pid " << caller.pid << ": "
+    CN_LOG_LIMITED(netdev, warning, caller.uid) << "no network namespace for pid " << caller.pid << ": "
                             << std::strerror(-e);
     *err = e;
     return 0;

@@ -26,7 +26,7 @@ std::shared_ptr<OpenFile> TunCharDevice::open(const Caller& caller, int /*flags*
   uint64_t netns = registry_->factory.netns_of(caller, &e);
   if (!netns) {
     *err = e < 0 ? e : -ESRCH;
-    CN_LOG(tun, warning) << "open by pid " << caller.pid
+    CN_LOG_LIMITED(tun, warning, caller.uid) << "open by pid " << caller.pid
                          << " refused: no network namespace: " << std::strerror(-*err);
     return nullptr;
   }

@@ -63,10 +63,12 @@ const char* command_name(unsigned cmd) {
   }
 }
 
+// Limited per command: not every caller of it passes its Caller down.
 long refuse(long err, unsigned cmd, const std::string& why) {
   const char* errname = strerrorname_np(static_cast<int>(-err));
-  CN_LOG(tun, warning) << command_name(cmd) << " (0x" << std::hex << cmd << std::dec
-                       << ") refused with " << (errname ? errname : "?") << ": " << why;
+  CN_LOG_LIMITED(tun, warning, cmd) << command_name(cmd) << " (0x" << std::hex << cmd << std::dec
+                                    << ") refused with " << (errname ? errname : "?") << ": "
+                                    << log::escape(why);
   return err;
 }
 
@@ -122,7 +124,7 @@ long TunFile::ioctl(const Caller& caller, unsigned cmd, uint64_t arg, UserMemory
     int index;
     if (!mem.get(arg, &index)) return fault(cmd);
     if (index < 0) return refuse(-EINVAL, cmd, "negative index");
-    CN_LOG(tun, warning) << "TUNSETIFINDEX(" << index
+    CN_LOG_LIMITED(tun, warning, caller.uid) << "TUNSETIFINDEX(" << index
                          << ") accepted but not honoured: the stack numbers the interface";
     return 0;
   }
@@ -175,7 +177,7 @@ long TunFile::set_iff(const Caller& caller, ifreq* ifr) {
       return refuse(err, cmd, "cannot create " + name);
     }
     registry_->interfaces.push_back(tun);
-    CN_LOG(tun, info) << tun->name() << " created (" << (type == IFF_TAP ? "tap" : "tun")
+    CN_LOG(tun, info) << log::escape(tun->name()) << " created (" << (type == IFF_TAP ? "tap" : "tun")
                       << ", flags 0x" << std::hex << tun->flags() << std::dec << ", netns "
                       << tun->netns() << ")";
     tun->attach(&queue_);

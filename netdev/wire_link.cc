@@ -226,7 +226,7 @@ std::unique_ptr<Link> WireLinkFactory::create(const Caller& caller, const std::s
   if (!wire) return other_.create(caller, name, tap, std::move(deliver), err);
 
   auto refuse = [&](int e, const std::string& why) -> std::unique_ptr<Link> {
-    CN_LOG(netdev, warning) << "cannot create wire " << kind(tap) << " interface '" << name
+    CN_LOG_LIMITED(netdev, warning, caller.uid) << "cannot create wire " << kind(tap) << " interface '" << log::escape(name)
                             << "' for pid " << caller.pid << ": " << why;
     *err = e;
     return nullptr;
@@ -250,7 +250,7 @@ std::unique_ptr<Link> WireLinkFactory::create(const Caller& caller, const std::s
                                          std::move(deliver));
   near.link.store(link.get(), std::memory_order_release);
   if (peer) peer->report();
-  CN_LOG(netdev, info) << "wire " << kind(tap) << " interface " << name << " created in netns "
+  CN_LOG(netdev, info) << "wire " << kind(tap) << " interface " << log::escape(name) << " created in netns "
                        << netns << " for pid " << caller.pid
                        << (peer ? ", joined to " : ", its peer not there yet: ") << far.name;
   return link;

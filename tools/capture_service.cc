@@ -25,9 +25,9 @@ bool parse_uint(const std::string& s, unsigned* out) {
   return ec == std::errc() && end == s.data() + s.size();
 }
 
-control::Response refuse(int status, int err, const std::string& why) {
+control::Response refuse(pid_t pid, int status, int err, const std::string& why) {
   const char* name = err ? strerrorname_np(err) : nullptr;
-  CN_LOG(netdev, info) << "capture refused: " << why;
+  CN_LOG_LIMITED(netdev, info, pid) << "capture for pid " << pid << " refused: " << log::escape(why);
   return {status, "capture: " + why + (name ? std::string(" (") + name + ")" : "") + "\n", {}};
 }
 
@@ -72,30 +72,30 @@ void CaptureService::stop() {
 
 control::Response CaptureService::open(const control::Request& req) {
   if (req.args.size() != 6)
-    return refuse(2, 0, "usage: capture IFNAME TP_BLOCK_SIZE TP_BLOCK_NR TP_FRAME_SIZE TP_FRAME_NR");
+    return refuse(req.pid, 2, 0, "usage: capture IFNAME TP_BLOCK_SIZE TP_BLOCK_NR TP_FRAME_SIZE TP_FRAME_NR");
   tpacket_req geometry{};
   if (!parse_uint(req.args[2], &geometry.tp_block_size) || !parse_uint(req.args[3], &geometry.tp_block_nr) ||
       !parse_uint(req.args[4], &geometry.tp_frame_size) || !parse_uint(req.args[5], &geometry.tp_frame_nr))
-    return refuse(2, 0, "the ring geometry takes four unsigned numbers");
-  if (!req.identified || !req.caller.net_ns) return refuse(1, ESRCH, "the client is gone");
+    return refuse(req.pid, 2, 0, "the ring geometry takes four unsigned numbers");
+  if (!req.identified || !req.caller.net_ns) return refuse(req.pid, 1, ESRCH, "the client is gone");
   // packet_create(): ns_capable(net->user_ns, CAP_NET_RAW) in the client's namespace.
   if (!net_capable(req.caller, *req.caller.net_ns, CAP_NET_RAW))
-    return refuse(1, EPERM, "capturing needs CAP_NET_RAW over the client's network namespace");
+    return refuse(req.pid, 1, EPERM, "capturing needs CAP_NET_RAW over the client's network namespace");
   if (int err = check_ring(geometry, static_cast<size_t>(::sysconf(_SC_PAGESIZE))); err < 0)
-    return refuse(1, -err, "invalid ring geometry (packet_set_ring's rules, packet_mmap.txt)");
-  if (geometry.tp_block_nr == 0) return refuse(1, EINVAL, "no ring requested (tp_block_nr 0)");
+    return refuse(req.pid, 1, -err, "invalid ring geometry (packet_set_ring's rules, packet_mmap.txt)");
+  if (geometry.tp_block_nr == 0) return refuse(req.pid, 1, EINVAL, "no ring requested (tp_block_nr 0)");
   std::shared_ptr<NetDevice> dev = table_.by_name(req.caller.net_ns->inode(), req.args[1]);
-  if (!dev) return refuse(1, ENODEV, "no emulated interface " + req.args[1] + " in the client's namespace");
+  if (!dev) return refuse(req.pid, 1, ENODEV, "no emulated interface " + req.args[1] + " in the client's namespace");
 
   int err = 0;
   std::shared_ptr<CaptureRing> ring = CaptureRing::create(geometry, &err);
-  if (!ring) return refuse(1, -err, "cannot allocate the ring");
+  if (!ring) return refuse(req.pid, 1, -err, "cannot allocate the ring");
   int sp[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp) != 0)
-    return refuse(1, errno, "socketpair");
+    return refuse(req.pid, 1, errno, "socketpair");
   UniqueFd ours(sp[0]), theirs(sp[1]);
   UniqueFd memfd(::fcntl(ring->memfd(), F_DUPFD_CLOEXEC, 0)), efd(::fcntl(ring->eventfd(), F_DUPFD_CLOEXEC, 0));
-  if (!memfd || !efd) return refuse(1, errno, "dup");
+  if (!memfd || !efd) return refuse(req.pid, 1, errno, "dup");
 
   const int key = ours.get();
   {
@@ -105,7 +105,7 @@ control::Response CaptureService::open(const control::Request& req) {
   if (int e = loop_->add(key, EPOLLIN, [this, key](uint32_t) { serve(key); }); e < 0) {
     std::lock_guard lock(mu_);
     sessions_.erase(key);
-    return refuse(1, -e, "io loop");
+    return refuse(req.pid, 1, -e, "io loop");
   }
   dev->capture().attach(ring);
   const LinkState s = dev->state();

@@ -3,20 +3,22 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <vector>
 
+#include "core/fd_passing.h"
 #include "core/log.h"
 
 namespace cusenet::control {
 namespace {
 
 constexpr size_t kMaxMessage = 1 << 20;
-constexpr int kMaxFds = 8;
 
 bool make_address(const std::string& path, sockaddr_un* addr) {
   std::memset(addr, 0, sizeof *addr);
@@ -26,50 +28,17 @@ bool make_address(const std::string& path, sockaddr_un* addr) {
   return true;
 }
 
-int send_message(int fd, const std::string& data, const std::vector<int>& fds) {
-  iovec iov{const_cast<char*>(data.data()), data.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
-  if (!fds.empty()) {
-    if (fds.size() > kMaxFds) return -EINVAL;
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-  }
-  return ::sendmsg(fd, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
-}
-
-// One whole message and its descriptors; -errno, or -EPIPE at end of stream.
+// One whole message and its descriptors; -errno, or -EPIPE at end of stream
+// (an empty message reads the same, and its descriptors are closed).
 int receive_message(int fd, std::string* data, std::vector<UniqueFd>* fds) {
   data->assign(kMaxMessage, '\0');
-  iovec iov{data->data(), data->size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-  if (n < 0) return -errno;
-  if (n == 0) return -EPIPE;
-  data->resize(n);
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; ++i) {
-      int received;
-      std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      if (fds) fds->emplace_back(received);
-      else ::close(received);
-    }
+  ssize_t n = receive_with_fds(fd, *data, fds);
+  if (n < 0) return static_cast<int>(n);
+  if (n == 0) {
+    if (fds) fds->clear();
+    return -EPIPE;
   }
-  if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) return -EMSGSIZE;
+  data->resize(static_cast<size_t>(n));
   return 0;
 }
 
@@ -87,7 +56,7 @@ int call(const std::string& socket_path, const std::vector<std::string>& args,
     request += a;
     request.push_back('\0');
   }
-  if (int err = send_message(sock.get(), request, fds)) return err;
+  if (int err = send_with_fds(sock.get(), request, fds)) return err;
   std::string reply;
   if (int err = receive_message(sock.get(), &reply, &out->fds)) return err;
   if (reply.size() < sizeof(int32_t)) return -EPROTO;
@@ -98,19 +67,12 @@ int call(const std::string& socket_path, const std::vector<std::string>& args,
   return 0;
 }
 
-Server::Server(std::string path, Handler handler) : path_(std::move(path)), handler_(std::move(handler)) {}
+Server::Server(Handler handler) : handler_(std::move(handler)) {}
 
 Server::~Server() { stop(); }
 
-int Server::start() {
-  sockaddr_un addr;
-  if (!make_address(path_, &addr)) return -ENAMETOOLONG;
-  listen_.reset(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
-  if (!listen_) return -errno;
-  ::unlink(path_.c_str());  // a stale socket from a daemon that was killed
-  if (::bind(listen_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -errno;
-  ::chmod(path_.c_str(), 0666);
-  if (::listen(listen_.get(), 16) != 0) return -errno;
+int Server::start(UniqueFd listening) {
+  listen_ = std::move(listening);
   wake_.reset(::eventfd(0, EFD_CLOEXEC));
   if (!wake_) return -errno;
   thread_ = std::thread([this] { serve(); });
@@ -122,20 +84,59 @@ void Server::stop() {
   uint64_t one = 1;
   if (::write(wake_.get(), &one, sizeof one) < 0) CN_LOG(control, error) << "cannot wake the control thread";
   thread_.join();
-  ::unlink(path_.c_str());
 }
 
+// Every connection waits in one poll set until its request has arrived:
+// the socket is open to every user, and one that connects and says nothing
+// (or many that do) must delay nobody else. A connection is dropped when its
+// request has not come within kPatience, and a uid may have kPendingPerUid
+// connections waiting at most.
 void Server::serve() {
+  using Clock = std::chrono::steady_clock;
+  struct Pending {
+    UniqueFd fd;
+    uid_t uid;
+    Clock::time_point deadline;
+  };
+  constexpr auto kPatience = std::chrono::seconds(5);
+  constexpr size_t kPendingPerUid = 16;
+  std::vector<Pending> pending;
   for (;;) {
-    pollfd fds[2] = {{listen_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0) {
+    std::vector<pollfd> fds{{listen_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+    for (const Pending& p : pending) fds.push_back({p.fd.get(), POLLIN, 0});
+    const int timeout = pending.empty() ? -1 : 1000;
+    if (::poll(fds.data(), fds.size(), timeout) < 0) {
       if (errno == EINTR) continue;
       CN_LOG(control, error) << "poll: " << std::strerror(errno);
       return;
     }
     if (fds[1].revents) return;
-    UniqueFd conn(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC));
-    if (conn) answer(conn.get());
+    const auto now = Clock::now();
+    std::vector<Pending> waiting;
+    for (size_t i = 0; i < pending.size(); ++i) {
+      if (fds[i + 2].revents) {
+        answer(pending[i].fd.get());
+      } else if (now < pending[i].deadline) {
+        waiting.push_back(std::move(pending[i]));
+      }
+    }
+    pending.swap(waiting);
+    if (fds[0].revents & POLLIN) {
+      UniqueFd conn(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      if (!conn) continue;
+      ucred cred{};
+      socklen_t len = sizeof cred;
+      ::getsockopt(conn.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len);
+      const size_t of_uid = static_cast<size_t>(std::count_if(
+          pending.begin(), pending.end(), [&](const Pending& p) { return p.uid == cred.uid; }));
+      if (of_uid >= kPendingPerUid) {
+        CN_LOG_LIMITED(control, warning, cred.uid)
+            << "connection of uid " << cred.uid << " dropped: " << of_uid
+            << " of its connections are waiting already";
+        continue;
+      }
+      pending.push_back({std::move(conn), cred.uid, now + kPatience});
+    }
   }
 }
 
@@ -148,11 +149,8 @@ void Server::answer(int conn) {
   req.pid = peer.pid();
   req.identified = peer && Caller::of(peer, &req.caller);
   std::string data;
-  // A client that connects and says nothing must not stall the daemon.
-  pollfd p{conn, POLLIN, 0};
-  if (::poll(&p, 1, 5000) <= 0) return;
   if (int err = receive_message(conn, &data, &req.fds)) {
-    CN_LOG(control, warning) << "bad request: " << std::strerror(-err);
+    CN_LOG_LIMITED(control, warning, req.pid) << "bad request from pid " << req.pid << ": " << std::strerror(-err);
     return;
   }
   for (size_t start = 0; start < data.size();) {
@@ -168,7 +166,7 @@ void Server::answer(int conn) {
   reply += resp.text;
   std::vector<int> fds;
   for (const auto& fd : resp.fds) fds.push_back(fd.get());
-  if (int err = send_message(conn, reply, fds)) CN_LOG(control, debug) << "reply lost: " << std::strerror(-err);
+  if (int err = send_with_fds(conn, reply, fds)) CN_LOG(control, debug) << "reply lost: " << std::strerror(-err);
 }
 
 }  // namespace cusenet::control

@@ -42,19 +42,19 @@ int call(const std::string& socket_path, const std::vector<std::string>& args,
 class Server {
  public:
   using Handler = std::function<Response(Request&)>;
-  Server(std::string path, Handler handler);
+  explicit Server(Handler handler);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  int start();  // 0 or -errno
+  // Serves the listening socket (RunDir::listen): 0 or -errno.
+  int start(UniqueFd listening);
   void stop();
 
  private:
   void serve();
   void answer(int conn);
 
-  std::string path_;
   Handler handler_;
   UniqueFd listen_;
   UniqueFd wake_;  // eventfd that ends serve()

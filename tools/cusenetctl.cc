@@ -12,9 +12,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "core/fd_passing.h"
 #include "cuse/seccomp_filter.h"
 #include "tools/control.h"
 #include "tools/netdev_commands.h"
@@ -82,39 +85,19 @@ int wait_child(pid_t pid) {
 }
 
 bool send_fd(int sock, int fd) {
-  char byte = 'L';
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  return ::sendmsg(sock, &msg, MSG_NOSIGNAL) == 1;
+  const int fds[] = {fd};
+  return cusenet::send_with_fds(sock, std::string_view("L"), fds) == 0;
 }
 
-// The descriptor sent, or none; *byte: the message's one byte.
+// The one descriptor sent, or none (any others are closed); *byte: the
+// message's one byte.
 UniqueFd receive_fd(int sock, char* byte_out = nullptr) {
   char byte = 0;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  if (::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1) return UniqueFd();
+  std::vector<UniqueFd> fds;
+  if (cusenet::receive_with_fds(sock, std::span(&byte, 1), &fds) != 1) return UniqueFd();
   if (byte_out) *byte_out = byte;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  if (!c || c->cmsg_type != SCM_RIGHTS) return UniqueFd();
-  int fd;
-  std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
-  return UniqueFd(fd);
+  if (fds.size() != 1) return UniqueFd();
+  return std::move(fds[0]);
 }
 
 [[noreturn]] void exec_command(char** cmd) {

@@ -1,10 +1,11 @@
 // cusenetd: serves the emulated devices to unmodified processes through the
 // frontend this kernel supports, and answers the control socket.
 #include <signal.h>
-#include <sys/stat.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -28,9 +29,11 @@
 #include "netdev/tun.h"
 #include "netdev/wire_link.h"
 #include "tools/capture_service.h"
+#include "tools/client_limits.h"
 #include "tools/control.h"
 #include "tools/ppp_view.h"
 #include "tools/rtnl_server.h"
+#include "tools/run_dir.h"
 #include "tools/tty_ports.h"
 #include "tools/views.h"
 
@@ -42,7 +45,10 @@ constexpr const char* kUsage =
     "usage: cusenetd [--run-dir DIR] [--frontend auto|cuse|fuse] [--kernel-tun PATH]\n"
     "                [--log-level debug|info|warning|error] [--trace] [--echo-device]\n"
     "                [--ppp-wire] [--tun-wire NAME_A:NAME_B]...\n"
-    "  --run-dir DIR      control socket and FUSE mount (default /run/cusenet)\n"
+    "                [--client-connections N] [--client-rate N]\n"
+    "  --run-dir DIR      sockets, lock and FUSE mount (default /run/cusenet); created\n"
+    "                     0755 when missing, else it must be a directory (no symbolic\n"
+    "                     link) of the daemon's uid that nobody else may write\n"
     "  --frontend         cuse: character devices through /dev/cuse; fuse: files under\n"
     "                     DIR/dev; auto (default): cuse when /dev/cuse works, else fuse.\n"
     "                     `cusenetctl run` injection is served either way.\n"
@@ -58,7 +64,12 @@ constexpr const char* kUsage =
     "                     written on one is read on the other, with no kernel stack (the\n"
     "                     daemon needs no kernel TUN nor CAP_NET_ADMIN for them); each\n"
     "                     end is created by TUNSETIFF of its name, in any network\n"
-    "                     namespace. Repeatable, one pair each\n";
+    "                     namespace. Repeatable, one pair each\n"
+    "  --client-connections N\n"
+    "                     connections each uid may hold on rtnl.sock (default 16);\n"
+    "                     clients with CAP_NET_ADMIN are not limited\n"
+    "  --client-rate N    requests a second each such connection may send (default\n"
+    "                     200); the excess is answered ENOBUFS\n";
 
 struct Options {
   std::string run_dir = "/run/cusenet";
@@ -69,7 +80,13 @@ struct Options {
   bool echo = false;
   bool ppp_wire = false;
   std::vector<WireLinkFactory::Pair> tun_wires;
+  ClientLimits limits;
 };
+
+bool parse_count(const std::string& s, unsigned* out) {
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && end == s.data() + s.size() && *out > 0;
+}
 
 bool parse(int argc, char** argv, Options* o) {
   for (int i = 1; i < argc; ++i) {
@@ -100,6 +117,12 @@ bool parse(int argc, char** argv, Options* o) {
       o->echo = true;
     } else if (a == "--ppp-wire") {
       o->ppp_wire = true;
+    } else if (a == "--client-connections") {
+      std::string n;
+      if (!value(&n) || !parse_count(n, &o->limits.connections_per_uid)) return false;
+    } else if (a == "--client-rate") {
+      std::string n;
+      if (!value(&n) || !parse_count(n, &o->limits.messages_per_second)) return false;
     } else if (a == "--tun-wire") {
       std::string pair, why;
       if (!value(&pair) || !WireLinkFactory::parse(pair, &o->tun_wires.emplace_back(), &why)) {
@@ -118,8 +141,9 @@ bool parse(int argc, char** argv, Options* o) {
 }
 
 struct Daemon {
-  explicit Daemon(const Options& o)
+  Daemon(const Options& o, const RunDir& dir)
       : opts(o),
+        run_dir(dir),
         links(loop, o.kernel_tun, &table),
         tun_links(o.tun_wires, links),
         tun(tun_links),
@@ -130,7 +154,7 @@ struct Daemon {
         tty_ports(ldiscs),
         devices(served()),
         seccomp(devices, &kernel_ttys),
-        rtnl(o.run_dir + "/rtnl.sock", table),
+        rtnl(table, o.limits),
         capture(table) {}
 
   // N_TTY and N_PPP, for emulated ports and supervised processes' ttys.
@@ -149,7 +173,6 @@ struct Daemon {
   int start() {
     // Held open from the start: every capable() is judged against it.
     (void)initial_user_ns();
-    ::mkdir(opts.run_dir.c_str(), 0755);
     if (opts.ppp_wire) {
       int err = 0;
       wire = PipeChannelPair::create(ppp, Caller::self(), kWireMtu, &err);
@@ -172,7 +195,15 @@ struct Daemon {
       // Ports added from now on are character devices of their own.
       tty_ports.export_devices([this](Device& d) { return cuse_frontend->add(&d); });
     } else {
-      fuse = std::make_unique<FuseFrontend>(devices, opts.run_dir + "/dev");
+      std::string why;
+      const std::string mount_point = run_dir.subdir("dev", &why);
+      if (mount_point.empty()) {
+        CN_LOG(daemon, error) << "FUSE mount point: " << why;
+        return -EINVAL;
+      }
+      // A path, as mount() takes one: safe, as nobody else may change the
+      // run dir's names (RunDir).
+      fuse = std::make_unique<FuseFrontend>(devices, mount_point);
       if (int err = fuse->start()) {
         CN_LOG(daemon, error) << "FUSE mount at " << opts.run_dir << "/dev: " << std::strerror(-err);
         return err;
@@ -183,18 +214,23 @@ struct Daemon {
                          << (cuse ? " (character devices through /dev/cuse)"
                                   : " (no working /dev/cuse: files under " + opts.run_dir + "/dev)");
     // Before the control socket: whoever sees the daemon answer finds them.
-    if (int err = rtnl.start()) {
-      CN_LOG(daemon, error) << "rtnl socket " << opts.run_dir << "/rtnl.sock: " << std::strerror(-err);
+    // Anyone may query, as anyone may open a NETLINK_ROUTE socket; changes
+    // need CAP_NET_ADMIN, checked per request.
+    int err = 0;
+    UniqueFd rtnl_sock = run_dir.listen(kRtnlSocket, SOCK_SEQPACKET | SOCK_NONBLOCK, 0666, &err);
+    if (!rtnl_sock || (err = rtnl.start(std::move(rtnl_sock)))) {
+      CN_LOG(daemon, error) << "rtnl socket " << opts.run_dir << "/" << kRtnlSocket << ": " << std::strerror(-err);
       return err;
     }
     if (int err = capture.start()) {
       CN_LOG(daemon, error) << "capture service: " << std::strerror(-err);
       return err;
     }
-    control = std::make_unique<control::Server>(opts.run_dir + "/control.sock",
-                                                [this](control::Request& r) { return handle(r); });
-    if (int err = control->start()) {
-      CN_LOG(daemon, error) << "control socket " << opts.run_dir << "/control.sock: " << std::strerror(-err);
+    control = std::make_unique<control::Server>([this](control::Request& r) { return handle(r); });
+    UniqueFd control_sock = run_dir.listen(kControlSocket, SOCK_SEQPACKET, 0666, &err);
+    if (!control_sock || (err = control->start(std::move(control_sock)))) {
+      CN_LOG(daemon, error) << "control socket " << opts.run_dir << "/" << kControlSocket << ": "
+                            << std::strerror(-err);
       return err;
     }
     return 0;
@@ -203,8 +239,10 @@ struct Daemon {
   // Reverse order of start: no request arrives at a device being torn down.
   void stop() {
     if (control) control->stop();
+    run_dir.remove(kControlSocket);
     capture.stop();
     rtnl.stop();
+    run_dir.remove(kRtnlSocket);
     seccomp.stop();
     if (fuse) fuse->stop();
     if (cuse_frontend) cuse_frontend->stop();
@@ -255,7 +293,11 @@ struct Daemon {
     return format_status(v, json);
   }
 
+  static constexpr const char* kControlSocket = "control.sock";
+  static constexpr const char* kRtnlSocket = "rtnl.sock";
+
   Options opts;
+  const RunDir& run_dir;
   // First: every interface, link event listener and capture refers to it.
   LinkTable table;
   IoLoop loop;
@@ -298,7 +340,13 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  Daemon daemon(opts);
+  std::string why;
+  std::unique_ptr<RunDir> run_dir = RunDir::open(opts.run_dir, &why);
+  if (!run_dir) {
+    std::fprintf(stderr, "cusenetd: %s\n", why.c_str());
+    return 1;
+  }
+  Daemon daemon(opts, *run_dir);
   if (daemon.start() != 0) {
     daemon.stop();
     return 1;

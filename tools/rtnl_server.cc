@@ -1,9 +1,9 @@
 #include "tools/rtnl_server.h"
 
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 
 #include <cerrno>
 #include <cstring>
@@ -32,23 +32,15 @@ const char* type_name(uint16_t type) {
 
 }  // namespace
 
-RtnlServer::RtnlServer(std::string path, LinkTable& table) : path_(std::move(path)), table_(table) {}
+RtnlServer::RtnlServer(LinkTable& table, const ClientLimits& limits)
+    : table_(table), limits_(limits), per_uid_(limits.connections_per_uid) {}
 
 RtnlServer::~RtnlServer() { stop(); }
 
-int RtnlServer::start() {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path_.size() >= sizeof addr.sun_path) return -ENAMETOOLONG;
-  std::memcpy(addr.sun_path, path_.c_str(), path_.size());
-  listen_.reset(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!listen_) return -errno;
-  ::unlink(path_.c_str());  // left by a daemon that was killed
-  if (::bind(listen_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -errno;
-  // Anyone may query, as anyone may open a NETLINK_ROUTE socket; changes
-  // need CAP_NET_ADMIN, checked per request.
-  ::chmod(path_.c_str(), 0666);
-  if (::listen(listen_.get(), 16) != 0) return -errno;
+int RtnlServer::start(UniqueFd listening) {
+  listen_ = std::move(listening);
+  spare_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!spare_) return -errno;
   try {
     loop_ = std::make_unique<IoLoop>();
   } catch (const std::system_error& e) {
@@ -71,11 +63,24 @@ void RtnlServer::stop() {
   loop_.reset();
   connections_.clear();
   listen_.reset();
-  ::unlink(path_.c_str());
+}
+
+// A connection left in the backlog because no descriptor is free would
+// wake the loop again at once, forever: the spare descriptor makes room to
+// take it and close it.
+UniqueFd RtnlServer::accept_or_shed() {
+  UniqueFd fd(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  if (fd || (errno != EMFILE && errno != ENFILE)) return fd;
+  spare_.reset();
+  UniqueFd shed(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  shed.reset();
+  spare_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  CN_LOG_LIMITED(netdev, warning, 0) << "rtnl: out of descriptors; a connection was closed unserved";
+  return UniqueFd();
 }
 
 void RtnlServer::accept_one() {
-  UniqueFd fd(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  UniqueFd fd = accept_or_shed();
   if (!fd) return;
   auto c = std::make_unique<Connection>();
   // Credentials and namespace as of the connect, as a netlink socket's are
@@ -83,22 +88,41 @@ void RtnlServer::accept_one() {
   int err = 0;
   const ProcessHandle peer = ProcessHandle::of_peer(fd.get(), &err);
   if (!peer || !Caller::of(peer, &c->caller) || !c->caller.net_ns) {
-    CN_LOG(netdev, warning) << "rtnl: a client vanished before it could be identified";
+    CN_LOG_LIMITED(netdev, warning, 0u) << "rtnl: a client vanished before it could be identified";
     return;
   }
+  const pid_t pid = c->caller.pid;
+  c->uid = c->caller.uid;
+  c->limited = !privileged(c->caller);
+  if (c->limited && in_fd_reserve(fd.get(), limits_)) {
+    CN_LOG_LIMITED(netdev, warning, c->uid)
+        << "rtnl: connection of pid " << pid << " (uid " << c->uid
+        << ") refused: fewer than " << limits_.fd_reserve << " descriptors left";
+    return;
+  }
+  if (!per_uid_.add(c->uid, !c->limited)) {
+    CN_LOG_LIMITED(netdev, warning, c->uid)
+        << "rtnl: connection of pid " << pid << " refused: uid " << c->uid << " has "
+        << per_uid_.of(c->uid) << " already (--client-connections)";
+    return;
+  }
+  c->budget = MessageBudget(limits_.messages_per_second);
   c->netns = c->caller.net_ns->inode();
   c->portid = next_portid_++;
   c->fd = std::move(fd);
   const int raw = c->fd.get();
   Connection* conn = c.get();
   connections_.emplace(raw, std::move(c));
-  if (loop_->add(raw, EPOLLIN, [this, conn](uint32_t) { receive(*conn); }) < 0) connections_.erase(raw);
+  if (loop_->add(raw, EPOLLIN, [this, conn](uint32_t) { receive(*conn); }) < 0) return close(raw);
   CN_LOG(netdev, debug) << "rtnl: pid " << conn->caller.pid << " connected (netns " << conn->netns << ")";
 }
 
 void RtnlServer::close(int fd) {
   loop_->remove(fd);
-  connections_.erase(fd);
+  auto it = connections_.find(fd);
+  if (it == connections_.end()) return;
+  per_uid_.remove(it->second->uid);
+  connections_.erase(it);
 }
 
 void RtnlServer::receive(Connection& c) {
@@ -108,9 +132,13 @@ void RtnlServer::receive(Connection& c) {
   if (n <= 0) return close(c.fd.get());  // the client closed its socket
   std::vector<std::span<const std::byte>> messages;
   if (!rtnl::split(std::span(buf).first(static_cast<size_t>(n)), &messages))
-    CN_LOG(netdev, warning) << "rtnl: pid " << c.caller.pid << " sent a malformed datagram; rest ignored";
+    CN_LOG_LIMITED(netdev, warning, c.uid) << "rtnl: pid " << c.caller.pid << " sent a malformed datagram; rest ignored";
   rtnl::Bytes out;
   for (auto msg : messages) {
+    if (c.limited && !c.budget.take()) {
+      over_budget(c, msg, &out);
+      continue;
+    }
     handle(c, msg, &out);
     if (out.size() >= kBatch) {
       send(c, out);
@@ -118,6 +146,15 @@ void RtnlServer::receive(Connection& c) {
     }
   }
   if (!out.empty()) send(c, out);
+}
+
+void RtnlServer::over_budget(Connection& c, std::span<const std::byte> msg, rtnl::Bytes* out) {
+  const nlmsghdr h = rtnl::header_of(msg);
+  if (!(h.nlmsg_flags & NLM_F_REQUEST)) return;
+  CN_LOG_LIMITED(netdev, warning, c.uid) << "rtnl: pid " << c.caller.pid << " (uid " << c.uid << ") is over "
+                                         << limits_.messages_per_second
+                                         << " messages a second (--client-rate): answered ENOBUFS";
+  rtnl::append_error(out, h, -ENOBUFS);
 }
 
 void RtnlServer::handle(Connection& c, std::span<const std::byte> msg, rtnl::Bytes* out) {
@@ -147,7 +184,7 @@ void RtnlServer::handle(Connection& c, std::span<const std::byte> msg, rtnl::Byt
     err = -EOPNOTSUPP;
   }
   if (err < 0)
-    CN_LOG(netdev, info) << "rtnl: " << type_name(h.nlmsg_type) << " from pid " << c.caller.pid
+    CN_LOG_LIMITED(netdev, info, c.uid) << "rtnl: " << type_name(h.nlmsg_type) << " from pid " << c.caller.pid
                          << " refused: " << std::strerror(-err);
   if (err < 0 || (h.nlmsg_flags & NLM_F_ACK)) rtnl::append_error(out, h, err);
 }
@@ -196,7 +233,7 @@ int RtnlServer::set_link(Connection& c, std::span<const std::byte> msg) {
   r.linkmode = req.linkmode;
   int err = dev->setlink(r);
   if (err == 0)
-    CN_LOG(netdev, info) << "rtnl: pid " << c.caller.pid << " set " << dev->name()
+    CN_LOG(netdev, info) << "rtnl: pid " << c.caller.pid << " set " << log::escape(dev->name())
                          << (r.up ? (*r.up ? " up" : " down") : "")
                          << (r.operstate ? " operstate " + std::to_string(*r.operstate) : "")
                          << (r.linkmode ? " linkmode " + std::to_string(*r.linkmode) : "")
@@ -224,7 +261,7 @@ void RtnlServer::dump(Connection& c, const nlmsghdr& h) {
 void RtnlServer::send(Connection& c, const rtnl::Bytes& out) {
   if (out.empty()) return;
   if (::send(c.fd.get(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-    CN_LOG(netdev, warning) << "rtnl: a message to pid " << c.caller.pid
+    CN_LOG_LIMITED(netdev, warning, c.uid) << "rtnl: a message to pid " << c.caller.pid
                             << " was lost: " << std::strerror(errno);
 }
 

@@ -19,6 +19,9 @@
 //
 // Runs on a thread of its own. A client too slow to take its multicast
 // loses messages (the kernel would report ENOBUFS); each loss is logged.
+// Anyone may connect (the socket is 0666, as anyone may open NETLINK_ROUTE):
+// tools/client_limits.h bounds what an unprivileged client takes; a request
+// beyond its connection's budget is answered NLMSG_ERROR -ENOBUFS unread.
 #include <map>
 #include <memory>
 #include <string>
@@ -28,18 +31,20 @@
 #include "netdev/io_loop.h"
 #include "netdev/net_device.h"
 #include "netdev/rtnl_message.h"
+#include "tools/client_limits.h"
 
 namespace cusenet {
 
 class RtnlServer {
  public:
   // The table must outlive the server.
-  RtnlServer(std::string path, LinkTable& table);
+  RtnlServer(LinkTable& table, const ClientLimits& limits);
   ~RtnlServer();
   RtnlServer(const RtnlServer&) = delete;
   RtnlServer& operator=(const RtnlServer&) = delete;
 
-  int start();  // 0 or -errno
+  // Serves the listening socket (RunDir::listen, non-blocking): 0 or -errno.
+  int start(UniqueFd listening);
   void stop();
 
  private:
@@ -49,11 +54,16 @@ class RtnlServer {
     uint64_t netns = 0;
     Caller caller;
     uint32_t groups = 0;
+    uid_t uid = 0;
+    bool limited = true;  // not privileged(): held to the limits
+    MessageBudget budget{0};
   };
 
   void accept_one();
+  UniqueFd accept_or_shed();
   void receive(Connection& c);
   void handle(Connection& c, std::span<const std::byte> msg, rtnl::Bytes* out);
+  void over_budget(Connection& c, std::span<const std::byte> msg, rtnl::Bytes* out);
   int get_link(Connection& c, const nlmsghdr& h, std::span<const std::byte> msg, rtnl::Bytes* out);
   int set_link(Connection& c, std::span<const std::byte> msg);
   void dump(Connection& c, const nlmsghdr& h);
@@ -61,8 +71,10 @@ class RtnlServer {
   void multicast(uint16_t type, const LinkState& state, unsigned change);
   void close(int fd);
 
-  const std::string path_;
   LinkTable& table_;
+  const ClientLimits limits_;
+  ConnectionCount per_uid_;  // loop thread only
+  UniqueFd spare_;  // given up to accept and shed a connection when out of descriptors
   int subscription_ = 0;
   UniqueFd listen_;
   uint32_t next_portid_ = 1;

@@ -165,11 +165,19 @@ TEST(ProcessMemory, WritesOnlyWhereTheProcessMayWrite) {
 }
 
 TEST(ProcessHandle, OutlivesNoProcess) {
+  int go[2];
+  ASSERT_EQ(::pipe(go), 0);
   pid_t pid = ::fork();
-  if (pid == 0) ::_exit(0);
+  if (pid == 0) {
+    char c;
+    ::close(go[1]);
+    ::_exit(static_cast<int>(::read(go[0], &c, 1)));
+  }
+  ::close(go[0]);
   int err = 0;
-  ProcessHandle h = ProcessHandle::open(pid, &err);
-  ASSERT_TRUE(h);
+  ProcessHandle h = ProcessHandle::open(pid, &err);  // while it certainly lives
+  ::close(go[1]);
+  ASSERT_TRUE(h) << std::strerror(-err);
   ::waitpid(pid, nullptr, 0);
   // Reaped: the handle reaches nothing, whatever process gets the pid next.
   Caller c;

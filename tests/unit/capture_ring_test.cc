@@ -6,6 +6,7 @@
 #include "netdev/capture_ring.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/if_ether.h>
 #include <net/if_arp.h>
@@ -120,6 +121,21 @@ class CaptureRingTest : public ::testing::Test {
   std::unique_ptr<CaptureRing> ring_;
   std::unique_ptr<RingReader> reader_;
 };
+
+// A client holds the same memfd: were it able to shrink it, the daemon's
+// next put() would fault (SIGBUS) on the pages cut away.
+TEST_F(CaptureRingTest, TheClientCannotResizeTheRing) {
+  make({4096, 2, 2048, 4});
+  const int fd = ring_->memfd();
+  EXPECT_EQ(::ftruncate(fd, 0), -1);
+  EXPECT_EQ(errno, EPERM);
+  EXPECT_EQ(::ftruncate(fd, 1 << 20), -1);
+  EXPECT_EQ(errno, EPERM);
+  EXPECT_EQ(::fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE), -1) << "the seals themselves are sealed";
+  EXPECT_EQ(::fcntl(fd, F_GET_SEALS), F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+  put(ipv4_frame(100, 0xaa));
+  EXPECT_NE(reader_->next(), nullptr);
+}
 
 TEST_F(CaptureRingTest, FramesStartAsKernelAndFillInOrder) {
   make({4096, 4, 2048, 8});
