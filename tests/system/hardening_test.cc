@@ -457,7 +457,7 @@ TEST_F(Hardening, SilentControlClientsStallNobodyAndViewsNeedCapNetAdmin) {
   const std::string path = g_daemon->run_dir() + "/control.sock";
   const int result = as_user([&] {
     std::vector<UniqueFd> idle;
-    for (int i = 0; i < 16; ++i) {
+    for (int i = 0; i < 15; ++i) {
       idle.push_back(connect_to(path));
       if (!idle.back()) return 1;
     }
@@ -468,7 +468,8 @@ TEST_F(Hardening, SilentControlClientsStallNobodyAndViewsNeedCapNetAdmin) {
     // Still waiting for their requests, not dropped to serve the others.
     char c;
     if (::recv(idle.front().get(), &c, 1, MSG_DONTWAIT) != -1 || errno != EAGAIN) return 5;
-    // A seventeenth silent one is not kept.
+    // The sixteenth silent one is kept, a seventeenth is not.
+    idle.push_back(connect_to(path));
     UniqueFd extra = connect_to(path);
     pollfd p{extra.get(), POLLIN, 0};
     if (!extra || ::poll(&p, 1, 3000) != 1 || ::recv(extra.get(), &c, 1, 0) != 0) return 6;
