@@ -1,6 +1,5 @@
 #include "tools/rtnl_server.h"
 
-#include <linux/capability.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -13,21 +12,7 @@
 namespace cusenet {
 namespace {
 
-// Replies are packed into datagrams of about this size, below the 32 KiB a
-// netlink client usually receives into.
-constexpr size_t kBatch = 8192;
 constexpr size_t kMaxRequest = 65536;
-
-const char* type_name(uint16_t type) {
-  switch (type) {
-    case RTM_GETLINK: return "RTM_GETLINK";
-    case RTM_SETLINK: return "RTM_SETLINK";
-    case RTM_NEWLINK: return "RTM_NEWLINK";
-    case RTM_DELLINK: return "RTM_DELLINK";
-    case rtnl::kJoinGroups: return "join groups";
-    default: return "message";
-  }
-}
 
 }  // namespace
 
@@ -81,23 +66,23 @@ void RtnlServer::accept_one() {
   socklen_t len = sizeof cred;
   struct stat st {};
   if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
-      !Caller::of_process(cred.pid, &c->caller)) {
+      !Caller::of_process(cred.pid, &c->peer.caller)) {
     CN_LOG(netdev, warning) << "rtnl: a client vanished before it could be identified";
     return;
   }
-  UniqueFd ns = c->caller.open_netns();
+  UniqueFd ns = c->peer.caller.open_netns();
   if (!ns || ::fstat(ns.get(), &st) != 0) {
     CN_LOG(netdev, warning) << "rtnl: no network namespace for pid " << cred.pid;
     return;
   }
-  c->netns = st.st_ino;
-  c->portid = next_portid_++;
+  c->peer.netns = st.st_ino;
+  c->peer.portid = next_portid_++;
   c->fd = std::move(fd);
   const int raw = c->fd.get();
   Connection* conn = c.get();
   connections_.emplace(raw, std::move(c));
   if (loop_->add(raw, EPOLLIN, [this, conn](uint32_t) { receive(*conn); }) < 0) connections_.erase(raw);
-  CN_LOG(netdev, debug) << "rtnl: pid " << cred.pid << " connected (netns " << conn->netns << ")";
+  CN_LOG(netdev, debug) << "rtnl: pid " << cred.pid << " connected (netns " << conn->peer.netns << ")";
 }
 
 void RtnlServer::close(int fd) {
@@ -110,124 +95,16 @@ void RtnlServer::receive(Connection& c) {
   ssize_t n = ::recv(c.fd.get(), buf.data(), buf.size(), 0);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
   if (n <= 0) return close(c.fd.get());  // the client closed its socket
-  std::vector<std::span<const std::byte>> messages;
-  if (!rtnl::split(std::span(buf).first(static_cast<size_t>(n)), &messages))
-    CN_LOG(netdev, warning) << "rtnl: pid " << c.caller.pid << " sent a malformed datagram; rest ignored";
-  rtnl::Bytes out;
-  for (auto msg : messages) {
-    handle(c, msg, &out);
-    if (out.size() >= kBatch) {
-      send(c, out);
-      out.clear();
-    }
-  }
-  if (!out.empty()) send(c, out);
-}
-
-void RtnlServer::handle(Connection& c, std::span<const std::byte> msg, rtnl::Bytes* out) {
-  const nlmsghdr h = rtnl::header_of(msg);
-  if (!(h.nlmsg_flags & NLM_F_REQUEST)) return;  // netlink_rcv_skb skips these
-  int err = 0;
-  if (h.nlmsg_type == rtnl::kJoinGroups) {
-    uint32_t groups = 0;
-    if (!rtnl::parse_join(msg, &groups)) {
-      err = -EINVAL;
-    } else {
-      c.groups = groups;
-    }
-  } else if (h.nlmsg_type < NLMSG_MIN_TYPE) {
-    // Control messages: acknowledged and otherwise ignored.
-  } else if (h.nlmsg_type == RTM_GETLINK && (h.nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP) {
-    send(c, *out);
-    out->clear();
-    dump(c, h);
-    return;
-  } else if (h.nlmsg_type == RTM_GETLINK) {
-    err = get_link(c, h, msg, out);
-    if (err == 0) return;
-  } else if (h.nlmsg_type == RTM_SETLINK) {
-    err = set_link(c, msg);
-  } else {
-    err = -EOPNOTSUPP;
-  }
-  if (err < 0)
-    CN_LOG(netdev, info) << "rtnl: " << type_name(h.nlmsg_type) << " from pid " << c.caller.pid
-                         << " refused: " << std::strerror(-err);
-  if (err < 0 || (h.nlmsg_flags & NLM_F_ACK)) rtnl::append_error(out, h, err);
-}
-
-int RtnlServer::get_link(Connection& c, const nlmsghdr& h, std::span<const std::byte> msg,
-                         rtnl::Bytes* out) {
-  rtnl::LinkMessage req;
-  if (int err = rtnl::parse_link(msg, &req); err < 0) return err;
-  std::shared_ptr<NetDevice> dev;
-  if (req.ifi.ifi_index > 0) dev = table_.by_index(c.netns, req.ifi.ifi_index);
-  else if (req.ifname) dev = table_.by_name(c.netns, *req.ifname);
-  else return -EINVAL;
-  if (!dev) return -ENODEV;
-  rtnl::LinkMessage m = rtnl::link_message(dev->state(), RTM_NEWLINK, 0);
-  m.hdr.nlmsg_seq = h.nlmsg_seq;
-  m.hdr.nlmsg_pid = c.portid;
-  rtnl::append_link(out, m);
-  return 0;
-}
-
-int RtnlServer::set_link(Connection& c, std::span<const std::byte> msg) {
-  if (!c.caller.capable(CAP_NET_ADMIN)) return -EPERM;
-  rtnl::LinkMessage req;
-  if (int err = rtnl::parse_link(msg, &req); err < 0) return err;
-  std::shared_ptr<NetDevice> dev;
-  if (req.ifi.ifi_index > 0) dev = table_.by_index(c.netns, req.ifi.ifi_index);
-  else if (req.ifname) dev = table_.by_name(c.netns, *req.ifname);
-  else return -EINVAL;
-  if (!dev) return -ENODEV;
-  // A name next to an index asks for a rename; neither it nor the other
-  // attributes are emulated.
-  if ((req.ifi.ifi_index > 0 && req.ifname) || req.carrier || req.stats || req.kind ||
-      !req.others.empty())
-    return -EOPNOTSUPP;
-  LinkRequest r;
-  if (req.ifi.ifi_flags || req.ifi.ifi_change) {
-    // rtnl_dev_combine_flags: ifi_change 0 means every flag.
-    const unsigned now = dev->state().flags;
-    unsigned flags = req.ifi.ifi_flags;
-    if (req.ifi.ifi_change) flags = (flags & req.ifi.ifi_change) | (now & ~req.ifi.ifi_change);
-    r.up = (flags & IFF_UP) != 0;
-  }
-  r.mtu = req.mtu;
-  r.operstate = req.operstate;
-  r.linkmode = req.linkmode;
-  int err = dev->setlink(r);
-  if (err == 0)
-    CN_LOG(netdev, info) << "rtnl: pid " << c.caller.pid << " set " << dev->name()
-                         << (r.up ? (*r.up ? " up" : " down") : "")
-                         << (r.operstate ? " operstate " + std::to_string(*r.operstate) : "")
-                         << (r.linkmode ? " linkmode " + std::to_string(*r.linkmode) : "")
-                         << (r.mtu ? " mtu " + std::to_string(*r.mtu) : "");
-  return err;
-}
-
-void RtnlServer::dump(Connection& c, const nlmsghdr& h) {
-  rtnl::Bytes out;
-  for (const auto& dev : table_.in_netns(c.netns)) {
-    rtnl::LinkMessage m = rtnl::link_message(dev->state(), RTM_NEWLINK, 0);
-    m.hdr.nlmsg_flags = NLM_F_MULTI;
-    m.hdr.nlmsg_seq = h.nlmsg_seq;
-    m.hdr.nlmsg_pid = c.portid;
-    rtnl::append_link(&out, m);
-    if (out.size() >= kBatch) {
-      send(c, out);
-      out.clear();
-    }
-  }
-  rtnl::append_done(&out, h.nlmsg_seq, c.portid);
-  send(c, out);
+  const bool whole = rtnl_answer(table_, c.peer, std::span(buf).first(static_cast<size_t>(n)),
+                                 [this, &c](const rtnl::Bytes& out) { send(c, out); });
+  if (!whole)
+    CN_LOG(netdev, warning) << "rtnl: pid " << c.peer.caller.pid << " sent a malformed datagram; rest ignored";
 }
 
 void RtnlServer::send(Connection& c, const rtnl::Bytes& out) {
   if (out.empty()) return;
   if (::send(c.fd.get(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-    CN_LOG(netdev, warning) << "rtnl: a message to pid " << c.caller.pid
+    CN_LOG(netdev, warning) << "rtnl: a message to pid " << c.peer.caller.pid
                             << " was lost: " << std::strerror(errno);
 }
 
@@ -236,7 +113,7 @@ void RtnlServer::multicast(uint16_t type, const LinkState& state, unsigned chang
   rtnl::Bytes out;
   rtnl::append_link(&out, m);
   for (auto& [fd, c] : connections_)
-    if ((c->groups & RTMGRP_LINK) && c->netns == state.netns) send(*c, out);
+    if ((c->peer.groups & RTMGRP_LINK) && c->peer.netns == state.netns) send(*c, out);
 }
 
 }  // namespace cusenet

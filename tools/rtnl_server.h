@@ -23,11 +23,11 @@
 #include <memory>
 #include <string>
 
-#include "core/caller.h"
 #include "core/fd.h"
 #include "netdev/io_loop.h"
 #include "netdev/net_device.h"
 #include "netdev/rtnl_message.h"
+#include "tools/rtnl_requests.h"
 
 namespace cusenet {
 
@@ -45,18 +45,11 @@ class RtnlServer {
  private:
   struct Connection {
     UniqueFd fd;
-    uint32_t portid = 0;
-    uint64_t netns = 0;
-    Caller caller;
-    uint32_t groups = 0;
+    RtnlPeer peer;
   };
 
   void accept_one();
   void receive(Connection& c);
-  void handle(Connection& c, std::span<const std::byte> msg, rtnl::Bytes* out);
-  int get_link(Connection& c, const nlmsghdr& h, std::span<const std::byte> msg, rtnl::Bytes* out);
-  int set_link(Connection& c, std::span<const std::byte> msg);
-  void dump(Connection& c, const nlmsghdr& h);
   void send(Connection& c, const rtnl::Bytes& out);
   void multicast(uint16_t type, const LinkState& state, unsigned change);
   void close(int fd);
