@@ -4,7 +4,6 @@
 // whatever the device hands it, and lets the target transmit on it. Frames
 // are dropped, not kept, so that a long run does not grow.
 #include <cerrno>
-#include <cstring>
 #include <memory>
 #include <set>
 #include <span>

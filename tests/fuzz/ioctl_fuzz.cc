@@ -13,7 +13,7 @@
 //     memory, 2 ioctl with the first 8 bytes as value, 3 write, 4 read of
 //     cmd & 0xffff bytes, 5 the stack transmits on interface cmd, 6 a frame
 //     arrives on channel cmd % 2, 7 the file is closed and opened again;
-//   bit 5: cmd is an index into ioctl_table();
+//   bit 5: cmd is an index into ioctl_table() and then tty_ioctl_table();
 //   bit 6: the caller lacks every capability.
 #include <fcntl.h>
 
@@ -140,14 +140,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   fuzz::Input in(data, size);
   std::vector<std::byte> buf;
-  const auto table = ioctl_table();
+  const auto table = ioctl_table(), tty_table = tty_ioctl_table();
   while (!in.empty()) {
     const auto op = in.take<uint8_t>();
     auto cmd = in.take<uint32_t>();
     const auto bytes = in.bytes(in.take<uint16_t>());
     const Caller& caller = op & 0x40 ? user : root;
     const size_t i = op & 3;
-    if (op & 0x20) cmd = table[cmd % table.size()].cmd;
+    if (op & 0x20) {
+      const size_t at = cmd % (table.size() + tty_table.size());
+      cmd = at < table.size() ? table[at].cmd : tty_table[at - table.size()].cmd;
+    }
     std::shared_ptr<OpenFile>& f = w.files[i];
     const int action = op >> 2 & 7;
     if (!f && action != 7) continue;  // open refused (no capability)

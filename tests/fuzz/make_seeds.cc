@@ -9,7 +9,6 @@
 #include <linux/ppp-comp.h>
 #include <linux/ppp-ioctl.h>
 #include <net/if.h>
-#include <net/if_arp.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 
@@ -351,9 +350,9 @@ void ioctl_seeds(Writer& w) {
       .call(2 | (7 << 2), 0, {});
   w("ioctl", "vtund-tun-and-tap", vtund);
 
-  // Every entry of the table once, through the index, on each kind of file.
+  // Every entry of the tables once, through the index, on each kind of file.
   Seed all;
-  for (size_t i = 0; i < ioctl_table().size(); ++i)
+  for (size_t i = 0; i < ioctl_table().size() + tty_ioctl_table().size(); ++i)
     all.call(static_cast<uint8_t>(0x20 | (i & 1 ? 2 : 0)), static_cast<uint32_t>(i), Bytes(64));
   w("ioctl", "table", all);
 }
