@@ -15,6 +15,43 @@ struct SockFprog {
 };
 static_assert(sizeof(SockFprog) == 16);
 
+// chk_code_allowed: the opcodes bpf_check_classic takes. bpf_validate()
+// looks at an opcode's class and operation bits only, and bpf_filter()
+// aborts the process on an opcode it does not know (0x0106 is a return to
+// the first and nothing to the second).
+bool opcode_allowed(uint16_t code) {
+  switch (code) {
+    case BPF_ALU | BPF_ADD | BPF_K: case BPF_ALU | BPF_ADD | BPF_X:
+    case BPF_ALU | BPF_SUB | BPF_K: case BPF_ALU | BPF_SUB | BPF_X:
+    case BPF_ALU | BPF_MUL | BPF_K: case BPF_ALU | BPF_MUL | BPF_X:
+    case BPF_ALU | BPF_DIV | BPF_K: case BPF_ALU | BPF_DIV | BPF_X:
+    case BPF_ALU | BPF_MOD | BPF_K: case BPF_ALU | BPF_MOD | BPF_X:
+    case BPF_ALU | BPF_AND | BPF_K: case BPF_ALU | BPF_AND | BPF_X:
+    case BPF_ALU | BPF_OR | BPF_K: case BPF_ALU | BPF_OR | BPF_X:
+    case BPF_ALU | BPF_XOR | BPF_K: case BPF_ALU | BPF_XOR | BPF_X:
+    case BPF_ALU | BPF_LSH | BPF_K: case BPF_ALU | BPF_LSH | BPF_X:
+    case BPF_ALU | BPF_RSH | BPF_K: case BPF_ALU | BPF_RSH | BPF_X:
+    case BPF_ALU | BPF_NEG:
+    case BPF_LD | BPF_W | BPF_ABS: case BPF_LD | BPF_H | BPF_ABS: case BPF_LD | BPF_B | BPF_ABS:
+    case BPF_LD | BPF_W | BPF_LEN:
+    case BPF_LD | BPF_W | BPF_IND: case BPF_LD | BPF_H | BPF_IND: case BPF_LD | BPF_B | BPF_IND:
+    case BPF_LD | BPF_IMM: case BPF_LD | BPF_MEM:
+    case BPF_LDX | BPF_W | BPF_LEN: case BPF_LDX | BPF_B | BPF_MSH:
+    case BPF_LDX | BPF_IMM: case BPF_LDX | BPF_MEM:
+    case BPF_ST: case BPF_STX:
+    case BPF_MISC | BPF_TAX: case BPF_MISC | BPF_TXA:
+    case BPF_RET | BPF_K: case BPF_RET | BPF_A:
+    case BPF_JMP | BPF_JA:
+    case BPF_JMP | BPF_JEQ | BPF_K: case BPF_JMP | BPF_JEQ | BPF_X:
+    case BPF_JMP | BPF_JGE | BPF_K: case BPF_JMP | BPF_JGE | BPF_X:
+    case BPF_JMP | BPF_JGT | BPF_K: case BPF_JMP | BPF_JGT | BPF_X:
+    case BPF_JMP | BPF_JSET | BPF_K: case BPF_JMP | BPF_JSET | BPF_X:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 int PppFilter::load(uint64_t arg, UserMemory& mem, std::unique_ptr<const PppFilter>* out) {
@@ -30,6 +67,8 @@ int PppFilter::load(uint64_t arg, UserMemory& mem, std::unique_ptr<const PppFilt
   f->insns_.resize(prog.len);
   static_assert(sizeof(Insn) == sizeof(bpf_insn));
   if (!mem.read(prog.filter, f->insns_.data(), prog.len * sizeof(Insn))) return -EFAULT;
+  for (const Insn& insn : f->insns_)
+    if (!opcode_allowed(insn.code)) return -EINVAL;
   if (!bpf_validate(reinterpret_cast<const bpf_insn*>(f->insns_.data()), prog.len)) return -EINVAL;
   *out = std::move(f);
   return 0;

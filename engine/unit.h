@@ -53,7 +53,7 @@ namespace cusenet {
 struct PppRegistry;
 class Channel;
 
-class Unit : private MultilinkRx::Sink {
+class Unit final : private MultilinkRx::Sink {
  public:
   // Frames waiting for the transmit side: the stack's and pppd's writes.
   static constexpr size_t kXmitQueueLen = 256;

@@ -67,7 +67,7 @@ class NullModem::End final : public FarEnd {
 
 void NullModem::Cable::run() {
   std::unique_lock lock(mu);
-  const auto ready = [this](const Direction& d) { return !d.wire.empty() && d.receiver_room; };
+  const auto ready = [](const Direction& d) { return !d.wire.empty() && d.receiver_room; };
   while (!stop) {
     for (int i = 0; i < 2; ++i) {
       Direction& d = dir[i];

@@ -110,8 +110,9 @@ ssize_t tun_put_frame(const TunFormat& fmt, std::span<const std::byte> frame,
     std::memset(buf.data() + off, 0, vnet);
     off += vnet;
   }
-  const size_t n = std::min(buf.size() - off, frame.size());
-  std::memcpy(buf.data() + off, frame.data(), n);
+  // A read of 0 bytes may come with no buffer at all (null), which memcpy
+  // may not be given even for nothing.
+  if (const size_t n = std::min(buf.size() - off, frame.size())) std::memcpy(buf.data() + off, frame.data(), n);
   return static_cast<ssize_t>(std::min(total, buf.size()));
 }
 

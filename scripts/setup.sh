@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(g++ meson ninja-build pkg-config libfuse3-dev fuse3 libboost-dev libboost-log-dev
           libgtest-dev libgmock-dev libpcap-dev zlib1g-dev vtun ppp iproute2 iputils-ping
-          procps python3 tcpdump iperf3)
+          procps python3 tcpdump iperf3 clang libclang-rt-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -2,12 +2,14 @@
 # Runs every test: unit tests, system tests against the kernel and the
 # emulator, and end-to-end tests with unmodified vtund and pppd. The same
 # suite runs a second time on an ASan+UBSan build, where a leak or undefined
-# behaviour in the daemon fails the test that caused it.
+# behaviour in the daemon fails the test that caused it. Then each libFuzzer
+# target of tests/fuzz runs 15 s over its seeds (clang build, suite fuzz).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh build
 scripts/setup.sh build-asan -Dsanitize=address -Dbuildtype=debug
+CC=clang CXX=clang++ scripts/setup.sh build-fuzz -Dfuzz=true -Dbuildtype=debugoptimized
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -17,9 +19,12 @@ for build in build build-asan; do
   echo "=== meson test in $build"
   meson test -C "$build" --print-errorlogs --num-processes 2 || status=1
 done
+echo "=== meson test in build-fuzz"
+meson test -C build-fuzz --suite fuzz --print-errorlogs --num-processes 2 || status=1
 
-# One closing line over both runs, in the plain form CI reads.
-python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
+# One closing line over the three runs, in the plain form CI reads.
+python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json \
+  build-fuzz/meson-logs/testlog.json <<'PY'
 import json, re, sys
 # gtest's closing counts: "[  PASSED  ] 34 tests.", "[  SKIPPED ] 2 tests, listed below:".
 TALLY = re.compile(r"\[  (PASSED|SKIPPED|FAILED) *\] \d+ tests?")

@@ -10,12 +10,13 @@
 //   NLMSG_ERROR -ENODEV (no such interface) / -EINVAL (neither given);
 // - RTM_SETLINK: IFF_UP through ifi_flags/ifi_change, IFLA_MTU,
 //   IFLA_OPERSTATE, IFLA_LINKMODE, applied to the kernel interface as well;
-//   -EPERM without CAP_NET_ADMIN, -EOPNOTSUPP for other attributes;
+//   -EPERM without CAP_NET_ADMIN over the namespace, -EOPNOTSUPP for other
+//   attributes;
 // - rtnl::kJoinGroups with RTMGRP_LINK: from then on every RTM_NEWLINK and
 //   RTM_DELLINK of the namespace's emulated interfaces (the kernel's
 //   RTNLGRP_LINK multicast).
 // Errors always answer NLMSG_ERROR; successes only with NLM_F_ACK. Other
-// message types answer -EOPNOTSUPP.
+// message types answer -EOPNOTSUPP. The answering is tools/rtnl_requests.h.
 //
 // Runs on a thread of its own. A client too slow to take its multicast
 // loses messages (the kernel would report ENOBUFS); each loss is logged.
@@ -26,12 +27,12 @@
 #include <memory>
 #include <string>
 
-#include "core/caller.h"
 #include "core/fd.h"
 #include "netdev/io_loop.h"
 #include "netdev/net_device.h"
 #include "netdev/rtnl_message.h"
 #include "tools/client_limits.h"
+#include "tools/rtnl_requests.h"
 
 namespace cusenet {
 
@@ -50,11 +51,7 @@ class RtnlServer {
  private:
   struct Connection {
     UniqueFd fd;
-    uint32_t portid = 0;
-    uint64_t netns = 0;
-    Caller caller;
-    uint32_t groups = 0;
-    uid_t uid = 0;
+    RtnlPeer peer;
     bool limited = true;  // not privileged(): held to the limits
     MessageBudget budget{0};
   };
@@ -62,11 +59,7 @@ class RtnlServer {
   void accept_one();
   UniqueFd accept_or_shed();
   void receive(Connection& c);
-  void handle(Connection& c, std::span<const std::byte> msg, rtnl::Bytes* out);
-  void over_budget(Connection& c, std::span<const std::byte> msg, rtnl::Bytes* out);
-  int get_link(Connection& c, const nlmsghdr& h, std::span<const std::byte> msg, rtnl::Bytes* out);
-  int set_link(Connection& c, std::span<const std::byte> msg);
-  void dump(Connection& c, const nlmsghdr& h);
+  bool admit(Connection& c);
   void send(Connection& c, const rtnl::Bytes& out);
   void multicast(uint16_t type, const LinkState& state, unsigned change);
   void close(int fd);

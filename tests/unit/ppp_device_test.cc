@@ -268,6 +268,14 @@ TEST_F(PppDeviceTest, FiltersAreClassicBpfProgramsValidatedOnLoad) {
   sock_filter jump_out[] = {BPF_JUMP(BPF_JMP | BPF_JA, 5, 0, 0), BPF_STMT(BPF_RET | BPF_K, 0)};
   prog = {2, jump_out};
   EXPECT_EQ(ioctl(u, PPPIOCSACTIVE, &prog), -EINVAL);
+  // A return with a bit above the opcode byte: bpf_validate() took it, and
+  // bpf_filter() aborted the daemon on the first frame.
+  sock_filter unknown_code[] = {BPF_STMT(0x100 | BPF_RET | BPF_K, 0xffff)};
+  prog = {1, unknown_code};
+  EXPECT_EQ(ioctl(u, PPPIOCSPASS, &prog), -EINVAL);
+  sock_filter dw_load[] = {BPF_STMT(BPF_LD | 0x18 | BPF_IMM, 0), BPF_STMT(BPF_RET | BPF_A, 0)};
+  prog = {2, dw_load};
+  EXPECT_EQ(ioctl(u, PPPIOCSACTIVE, &prog), -EINVAL);
   prog = {1, nullptr};
   EXPECT_EQ(ioctl(u, PPPIOCSPASS, &prog), -EFAULT);
   prog = {4097, accept_all};

@@ -12,7 +12,7 @@ namespace cusenet {
 namespace {
 
 // The flags as plain numbers: glibc's and the kernel's enums do not mix.
-constexpr unsigned kUp = IFF_UP, kLowerUp = IFF_LOWER_UP, kRunning = IFF_RUNNING, kDormant = IFF_DORMANT;
+constexpr unsigned kUp = IFF_UP, kLowerUp = IFF_LOWER_UP;
 
 using rtnl::Bytes;
 

@@ -25,6 +25,8 @@
 #include <thread>
 #include <vector>
 
+#include "netdev/tun_frame.h"
+
 namespace cusenet {
 namespace {
 
@@ -1324,6 +1326,16 @@ TEST_F(MultiQueueTest, DeliverReadWriteAndQueueChangesConcurrently) {
   EXPECT_LE(read_frames + i.tx_dropped, uint64_t{kFrames});
   EXPECT_EQ(i.tx_packets, read_frames.load());
   EXPECT_EQ(i.rx_packets, factory.link("mq0")->received.size());
+}
+
+// ------------------------------------------------------- frame headers
+
+// Found by tests/fuzz/tun_frame_fuzz.cc: a read of 0 bytes handed memcpy a
+// null buffer, undefined even for no bytes.
+TEST(TunFrameTest, AReadWithoutABufferCopiesNothing) {
+  const Bytes p4 = udp4(1, 2, 3, 4);
+  EXPECT_EQ(tun_put_frame({IFF_TUN | IFF_NO_PI, sizeof(TunVnetHeader)}, p4, {}), 0);
+  EXPECT_EQ(tun_put_frame({IFF_TUN, sizeof(TunVnetHeader)}, p4, {}), -EINVAL);
 }
 
 }  // namespace
