@@ -960,8 +960,8 @@ TEST(TunWire, RootClaimsBothEnds) {
 
 // Starts cusenetd on dir; its exit status if it ended within 3 s, else -1
 // (then it is stopped and its mount removed). cuse: on the CUSE frontend,
-// as the suite's daemon in the VM tier.
-int start_on(const std::string& dir, bool cuse = false) {
+// as the suite's daemon in the VM tier. Its stderr in *log if asked.
+int start_on(const std::string& dir, bool cuse = false, std::string* log = nullptr) {
   Argv argv = {g_cusenetd, "--run-dir", dir, "--frontend", cuse ? "cuse" : "fuse"};
   if (cuse) argv.insert(argv.end(), {"--kernel-tun", g_kernel_tun});
   Proc p(argv);
@@ -969,12 +969,14 @@ int start_on(const std::string& dir, bool cuse = false) {
     int wst;
     if (::waitpid(p.pid(), &wst, WNOHANG) == p.pid()) {
       // Reaped here: Proc's own wait finds nothing left.
+      if (log) *log = p.errors();
       return WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ::kill(p.pid(), SIGTERM);
   p.finish();
+  if (log) *log = p.errors();
   ::umount2((dir + "/dev").c_str(), MNT_DETACH);
   return -1;
 }
@@ -991,8 +993,10 @@ TEST(RunDir, SecondDaemonIsRefusedAndTheFirstKeepsServing) {
     if (first) {
       // A second CUSE daemon on the first's run dir must be refused, and
       // the first must keep its sockets and devices.
-      const int status = start_on(first->run_dir(), true);
-      EXPECT_GT(status, 0) << "a second cusenetd on the same run dir was not refused (-1: it kept running)";
+      std::string log;
+      const int status = start_on(first->run_dir(), true, &log);
+      EXPECT_GT(status, 0) << "a second cusenetd on the same run dir was not refused (-1: it kept running); its log:\n"
+                           << log;
       int st = -1;
       first->ctl({"status"}, &st);
       EXPECT_EQ(st, 0) << "the first daemon stopped answering";
