@@ -17,6 +17,14 @@
 // `cusenetctl run` of a program that takes the identity after being
 // launched ("run_drop"); RUN_DIR/rtnl.sock and RUN_DIR/control.sock.
 //
+// Under tests/vm/cuse.sh (TUN_UNDER_TEST=cuse, the VM tier) the daemon is
+// on the CUSE frontend: the device column is its character devices
+// /dev/net/tun and /dev/ppp (named "cuse" instead of "fuse"; the kernel
+// checks their modes), `cusenetctl run` is served by the same daemon, and
+// the kernel column is the VM kernel's TUN at $CUSENET_KERNEL_TUN and its
+// rtnetlink. CUSE carries TUNSETOWNER, TUNSETGROUP and TUNSETPERSIST, which
+// a FUSE file cannot: there the device column has those cases too.
+//
 // A daemon frontend that refuses the hostile caller before any device sees
 // it (cusenetctl cannot hand the process over because control.sock is
 // root's, the control socket's mode) is shown as REFUSED(...) and accepted
@@ -64,6 +72,9 @@ uid_t g_uid = 0;
 gid_t g_gid = 0;
 std::string g_probe, g_ctl, g_cusenetd;
 int g_serial = 0;
+// The VM tier's CUSE run (tests/vm/cuse.sh), else the host's FUSE run.
+bool g_cuse = false;
+std::string g_kernel_tun = "/dev/net/tun";
 
 std::string env_or(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
@@ -183,7 +194,8 @@ class Proc {
 // ------------------------------------------------------ identities, frontends
 
 enum class Who { root, user, userns, userns_net, root_nocap };
-enum class Front { kernel, fuse, run, run_drop };
+// device: the daemon's FUSE file (host) or CUSE device (VM tier).
+enum class Front { kernel, device, run, run_drop };
 
 const char* who_name(Who w) {
   switch (w) {
@@ -198,7 +210,7 @@ const char* who_name(Who w) {
 const char* front_name(Front f) {
   switch (f) {
     case Front::kernel: return "kernel";
-    case Front::fuse: return "fuse";
+    case Front::device: return g_cuse ? "cuse" : "fuse";
     case Front::run: return "run";
     case Front::run_drop: return "run_drop";
   }
@@ -221,17 +233,29 @@ Argv identity(Who w) {
 
 Argv ctl_run() { return {g_ctl, "--run-dir", g_daemon->run_dir(), "run", "--"}; }
 
+// The daemon's device node: its FUSE file, or its CUSE device in /dev.
+std::string device_path(const std::string& node) { return g_cuse ? "/dev/" + node : g_daemon->dev_path(node); }
+
+// The kernel's node: in the VM tier its TUN is moved away from /dev/net/tun.
+std::string kernel_path(const std::string& node) { return node == "net/tun" ? g_kernel_tun : "/dev/" + node; }
+
 // The probe's command line as who, through front; node is the device's
 // name below /dev ("net/tun", "ppp"), or "" when args name the target.
 Argv command(Who who, Front front, const std::string& op, const std::string& node, const Argv& args) {
   Argv probe = {g_probe, op};
-  if (!node.empty()) probe.push_back(front == Front::fuse ? g_daemon->dev_path(node) : "/dev/" + node);
+  if (!node.empty()) {
+    switch (front) {
+      case Front::kernel: probe.push_back(kernel_path(node)); break;
+      case Front::device: probe.push_back(device_path(node)); break;
+      default: probe.push_back("/dev/" + node); break;  // seccomp injection takes the open
+    }
+  }
   probe.insert(probe.end(), args.begin(), args.end());
   Argv argv;
   const Argv id = identity(who);
   switch (front) {
     case Front::kernel:
-    case Front::fuse:
+    case Front::device:
       argv = id;
       break;
     case Front::run:
@@ -314,10 +338,71 @@ std::string tool_missing() {
   return "";
 }
 
+// The VM tier's machine: root, /dev/cuse, the kernel's TUN at $CUSENET_KERNEL_TUN.
+std::string cuse_test_unavailable() {
+  if (::geteuid() != 0) return "needs root (network namespaces, kernel TUN, CUSE devices)";
+  if (::access("/dev/cuse", R_OK | W_OK) != 0) return "cuse run: no /dev/cuse (tests/vm/cuse.sh runs it in the VM)";
+  if (::access(g_kernel_tun.c_str(), R_OK | W_OK) != 0)
+    return "cuse run: no kernel TUN node at $CUSENET_KERNEL_TUN (" + g_kernel_tun + ")";
+  struct stat st;
+  // The oracle's node must have the mode the kernel's own /dev/net/tun has.
+  if (::stat(g_kernel_tun.c_str(), &st) != 0 || (st.st_mode & 07777) != 0666)
+    return "cuse run: " + g_kernel_tun + " is not mode 0666 as the kernel's /dev/net/tun is";
+  return "";
+}
+
+// "" when /dev/NODE is the daemon's CUSE device (the number in
+// /sys/class/cuse/) with the mode the daemon gives it, else what it is.
+std::string cuse_node_wrong(const std::string& node, unsigned mode) {
+  std::string sysfs = node;
+  for (char& c : sysfs)
+    if (c == '/') c = '!';
+  struct stat st;
+  if (!cusenet::testing::wait_for_node("/dev/" + node, &st)) return "/dev/" + node + " did not appear";
+  unsigned ma = 0, mi = 0;
+  char colon = 0;
+  std::ifstream("/sys/class/cuse/" + sysfs + "/dev") >> ma >> colon >> mi;
+  if (colon != ':' || major(st.st_rdev) != ma || minor(st.st_rdev) != mi)
+    return "/dev/" + node + " is not the daemon's CUSE device (" + std::to_string(major(st.st_rdev)) + ":" +
+           std::to_string(minor(st.st_rdev)) + ")";
+  // The daemon chmods the node once the kernel made it 0600.
+  for (int i = 0; i < 100 && (st.st_mode & 07777) != mode; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ::stat(("/dev/" + node).c_str(), &st);
+  }
+  if ((st.st_mode & 07777) != mode) {
+    char m[8];
+    std::snprintf(m, sizeof m, "%04o", st.st_mode & 07777);
+    return "/dev/" + node + " has mode " + m;
+  }
+  return "";
+}
+
+// Starts the suite's daemon (again) in g_daemon: "" or why it did not.
+std::string start_suite_daemon() {
+  g_daemon.reset();
+  const Argv extra = {"--tun-wire", "swirea:swireb"};
+  if (g_cuse) {
+    std::string why;
+    g_daemon = cusenet::testing::start_cuse_daemon(&why, extra);
+    if (!g_daemon) return why;
+    // Wrong nodes are the daemon's fault, not the machine's: its cases fail.
+    for (const auto& [node, mode] : {std::pair<const char*, unsigned>{"net/tun", 0666}, {"ppp", 0600}})
+      if (std::string wrong = cuse_node_wrong(node, mode); !wrong.empty())
+        std::fprintf(stderr, "security_test: %s\n", wrong.c_str());
+  } else {
+    g_daemon = std::make_unique<Daemon>(extra);
+  }
+  if (!g_daemon->ok()) return "cusenetd did not start: " + g_daemon->why();
+  // mkdtemp made it 0700: the hostile user must reach the files and sockets.
+  ::chmod(g_daemon->run_dir().c_str(), 0755);
+  return "";
+}
+
 class Env : public ::testing::Environment {
  public:
   void SetUp() override {
-    g_skip = cusenet::testing::system_test_unavailable();
+    g_skip = g_cuse ? cuse_test_unavailable() : cusenet::testing::system_test_unavailable();
     if (g_skip.empty()) g_skip = ensure_user();
     g_probe = env_or("PROBE", self_dir() + "/probe");
     g_ctl = env_or("CUSENETCTL", "cusenetctl");
@@ -325,13 +410,7 @@ class Env : public ::testing::Environment {
     if (g_skip.empty() && ::access(g_probe.c_str(), X_OK) != 0) g_skip = "no probe at " + g_probe;
     if (g_skip.empty()) g_skip = tool_missing();
     if (!g_skip.empty()) return;
-    g_daemon = std::make_unique<Daemon>(Argv{"--tun-wire", "swirea:swireb"});
-    if (!g_daemon->ok()) {
-      g_skip = "cusenetd did not start: " + g_daemon->why();
-      return;
-    }
-    // mkdtemp made it 0700: the hostile user must reach the files and sockets.
-    ::chmod(g_daemon->run_dir().c_str(), 0755);
+    g_skip = start_suite_daemon();
   }
   void TearDown() override { g_daemon.reset(); }
 };
@@ -392,7 +471,7 @@ TEST_P(TunCreate, AsTheKernel) {
 std::vector<CreateCase> create_cases() {
   std::vector<CreateCase> v;
   for (Who w : {Who::root, Who::user, Who::userns, Who::userns_net, Who::root_nocap})
-    for (Front f : {Front::kernel, Front::fuse, Front::run, Front::run_drop}) v.push_back({w, f});
+    for (Front f : {Front::kernel, Front::device, Front::run, Front::run_drop}) v.push_back({w, f});
   return v;
 }
 
@@ -420,8 +499,8 @@ class TunAttach : public ::testing::TestWithParam<AttachCase> {
     if (setting == "owner_user") args.insert(args.end(), {"owner", std::to_string(g_uid)});
     if (setting == "group_user") args.insert(args.end(), {"group", std::to_string(g_gid)});
     // FUSE cannot pass TUNSETPERSIST (an _IOW value ioctl): root makes the
-    // daemon's interface through `cusenetctl run`.
-    const Front via = front == Front::kernel ? Front::kernel : Front::run;
+    // daemon's interface through `cusenetctl run`, or its CUSE device.
+    const Front via = front == Front::kernel ? Front::kernel : g_cuse ? Front::device : Front::run;
     const std::string got = run_probe(command(Who::root, via, "tun-persist", "net/tun", args));
     made_.push_back({via, name});
     return got == "OK";
@@ -478,7 +557,7 @@ std::vector<AttachCase> attach_cases() {
       {"none", Who::root, "OK"},
   };
   for (const auto& r : rows)
-    for (Front f : {Front::kernel, Front::fuse, Front::run, Front::run_drop}) v.push_back({r.setting, r.who, f, r.expected});
+    for (Front f : {Front::kernel, Front::device, Front::run, Front::run_drop}) v.push_back({r.setting, r.who, f, r.expected});
   return v;
 }
 
@@ -489,7 +568,7 @@ INSTANTIATE_TEST_SUITE_P(Matrix, TunAttach, ::testing::ValuesIn(attach_cases()),
 // ======================================================= TUNSETOWNER / GROUP
 // Ids are taken in the caller's user namespace: userns root's 0 is its
 // outer uid; an unmapped id is EINVAL. FUSE cannot carry these ioctls (an
-// _IOW value): the kernel and `cusenetctl run` only.
+// _IOW value): the kernel and `cusenetctl run` only, and CUSE in the VM tier.
 
 // The owner (or group) the kernel shows for name, in the network namespace
 // of pid, read from a sysfs mounted there by a child of ours (root in the
@@ -594,7 +673,9 @@ std::vector<OwnerCase> owner_cases() {
       {Who::userns_net, "owner", "4242", "EINVAL"},  // unmapped in its namespace
   };
   // Kernel first: the daemon's rows compare against its answer.
-  for (Front f : {Front::kernel, Front::run, Front::run_drop})
+  std::vector<Front> fronts = {Front::kernel, Front::run, Front::run_drop};
+  if (g_cuse) fronts.insert(fronts.begin() + 1, Front::device);
+  for (Front f : fronts)
     for (const auto& r : rows) v.push_back({r.who, f, r.which, r.id, r.expected});
   return v;
 }
@@ -636,7 +717,7 @@ std::vector<PppCase> ppp_cases() {
               {Who::root_nocap, "EPERM"}, {Who::root, "OK"}};
   for (const char* op : {"ppp-open", "ppp-newunit"})
     for (const auto& r : rows)
-      for (Front f : {Front::fuse, Front::run, Front::run_drop}) v.push_back({op, r.who, f, r.expected});
+      for (Front f : {Front::device, Front::run, Front::run_drop}) v.push_back({op, r.who, f, r.expected});
   return v;
 }
 
@@ -666,7 +747,7 @@ class HostLink : public ::testing::TestWithParam<LinkCase> {
     dname_ = fresh_name("d");
     kernel_ = std::make_unique<Proc>(command(Who::root, Front::kernel, "tun-create", "net/tun", {kname_}),
                                      std::vector<std::string>{"SEC_HOLD=1"});
-    daemon_ = std::make_unique<Proc>(command(Who::root, Front::fuse, "tun-create", "net/tun", {dname_}),
+    daemon_ = std::make_unique<Proc>(command(Who::root, Front::device, "tun-create", "net/tun", {dname_}),
                                      std::vector<std::string>{"SEC_HOLD=1"});
     ASSERT_EQ(kernel_->line(), "OK mine host");
     ASSERT_EQ(daemon_->line(), "OK mine host");
@@ -860,7 +941,7 @@ INSTANTIATE_TEST_SUITE_P(Matrix, Tiocsetd, ::testing::Values(Who::root, Who::use
 
 TEST(TunWire, UsernsRootInItsOwnNetnsCannotClaimAnEnd) {
   SKIP_IF_UNAVAILABLE();
-  for (Front f : {Front::fuse, Front::run_drop}) {
+  for (Front f : {Front::device, Front::run_drop}) {
     const Argv argv = command(Who::userns_net, f, "tun-create", "net/tun", {"swireb"});
     SCOPED_TRACE(join(argv));
     expect_daemon(run_probe(argv), "", "EPERM");
@@ -869,8 +950,8 @@ TEST(TunWire, UsernsRootInItsOwnNetnsCannotClaimAnEnd) {
 
 TEST(TunWire, RootClaimsBothEnds) {
   SKIP_IF_UNAVAILABLE();
-  Proc a(command(Who::root, Front::fuse, "tun-create", "net/tun", {"swirea"}), {"SEC_HOLD=1"});
-  Proc b(command(Who::root, Front::fuse, "tun-create", "net/tun", {"swireb"}), {"SEC_HOLD=1"});
+  Proc a(command(Who::root, Front::device, "tun-create", "net/tun", {"swirea"}), {"SEC_HOLD=1"});
+  Proc b(command(Who::root, Front::device, "tun-create", "net/tun", {"swireb"}), {"SEC_HOLD=1"});
   EXPECT_TRUE(starts_with(a.line(), "OK"));
   EXPECT_TRUE(starts_with(b.line(), "OK"));
 }
@@ -878,25 +959,58 @@ TEST(TunWire, RootClaimsBothEnds) {
 // ================================================================== run dir
 
 // Starts cusenetd on dir; its exit status if it ended within 3 s, else -1
-// (then it is stopped and its mount removed).
-int start_on(const std::string& dir) {
-  Proc p({g_cusenetd, "--run-dir", dir, "--frontend", "fuse"});
+// (then it is stopped and its mount removed). cuse: on the CUSE frontend,
+// as the suite's daemon in the VM tier. Its stderr in *log if asked.
+int start_on(const std::string& dir, bool cuse = false, std::string* log = nullptr) {
+  Argv argv = {g_cusenetd, "--run-dir", dir, "--frontend", cuse ? "cuse" : "fuse"};
+  if (cuse) argv.insert(argv.end(), {"--kernel-tun", g_kernel_tun});
+  Proc p(argv);
   for (int i = 0; i < 300; ++i) {
     int wst;
     if (::waitpid(p.pid(), &wst, WNOHANG) == p.pid()) {
       // Reaped here: Proc's own wait finds nothing left.
+      if (log) *log = p.errors();
       return WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ::kill(p.pid(), SIGTERM);
   p.finish();
+  if (log) *log = p.errors();
   ::umount2((dir + "/dev").c_str(), MNT_DETACH);
   return -1;
 }
 
 TEST(RunDir, SecondDaemonIsRefusedAndTheFirstKeepsServing) {
   SKIP_IF_UNAVAILABLE();
+  if (g_cuse) {
+    // One CUSE daemon holds the device names: the suite's gives way to a
+    // first one of this case's own, and comes back after it, so that a
+    // second daemon that breaks the first breaks no other case.
+    g_daemon.reset();
+    std::string why;
+    std::unique_ptr<Daemon> first = cusenet::testing::start_cuse_daemon(&why);
+    if (first) {
+      // A second CUSE daemon on the first's run dir must be refused, and
+      // the first must keep its sockets and devices.
+      std::string log;
+      const int status = start_on(first->run_dir(), true, &log);
+      EXPECT_GT(status, 0) << "a second cusenetd on the same run dir was not refused (-1: it kept running); its log:\n"
+                           << log;
+      int st = -1;
+      first->ctl({"status"}, &st);
+      EXPECT_EQ(st, 0) << "the first daemon stopped answering";
+      const std::string name = fresh_name("d");
+      EXPECT_EQ(run_probe({g_probe, "tun-create", "/dev/net/tun", name}), "OK mine host");
+      delete_link(name);
+      first.reset();
+    } else {
+      ADD_FAILURE() << why;
+    }
+    g_skip = start_suite_daemon();
+    ASSERT_EQ(g_skip, "") << "the suite's daemon did not come back";
+    return;
+  }
   Daemon first;
   ASSERT_TRUE(first.ok()) << first.why();
   const int status = start_on(first.run_dir());
@@ -928,6 +1042,9 @@ TEST_P(RunDirRefused, NonZeroExit) {
   } else {
     ASSERT_EQ(::chmod(dir.c_str(), 0777), 0);
   }
+  // FUSE in the VM tier too: the run dir is judged whatever the frontend,
+  // and a CUSE daemon here would be refused for the suite's daemon holding
+  // the device names, which would hide an accepted run dir.
   const int status = start_on(dir);
   EXPECT_GT(status, 0) << "cusenetd accepted a run dir that is " << kind << " (-1: it kept running)";
   ::umount2((base + "/run/dev").c_str(), MNT_DETACH);
@@ -954,7 +1071,7 @@ TEST(RtnlSocket, ManyConnectionsOfAUserAreCappedAndRootStillWorks) {
   EXPECT_LT(during - before, 1024) << "the daemon holds a descriptor for each of the user's " << got
                                    << " connections: not capped";
   const std::string name = fresh_name("d");
-  EXPECT_EQ(run_probe({g_probe, "tun-create", g_daemon->dev_path("net/tun"), name}), "OK mine host")
+  EXPECT_EQ(run_probe({g_probe, "tun-create", device_path("net/tun"), name}), "OK mine host")
       << "root's TUNSETIFF through the daemon during the flood";
   delete_link(name);
   flood.finish();
@@ -963,7 +1080,11 @@ TEST(RtnlSocket, ManyConnectionsOfAUserAreCappedAndRootStillWorks) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Before the cases are generated: some name the user's ids.
+  // Before the cases are generated: some name the user's ids, and the
+  // frontend names the device column and adds cases.
+  const char* mode = std::getenv("TUN_UNDER_TEST");
+  g_cuse = mode && std::strcmp(mode, "cuse") == 0;
+  if (g_cuse) g_kernel_tun = env_or("CUSENET_KERNEL_TUN", "/dev/kernel-tun");
   if (::geteuid() == 0) ensure_user();
   ::testing::InitGoogleTest(&argc, argv);
   ::testing::AddGlobalTestEnvironment(new Env);

@@ -46,13 +46,15 @@ std::string system_test_unavailable() {
   return "";
 }
 
-std::unique_ptr<Daemon> start_cuse_daemon(std::string* why) {
+std::unique_ptr<Daemon> start_cuse_daemon(std::string* why, const std::vector<std::string>& extra) {
   const char* kernel_tun = std::getenv("CUSENET_KERNEL_TUN");
   if (::access("/dev/cuse", R_OK | W_OK) != 0 || !kernel_tun || !*kernel_tun) {
     *why = "cuse run: needs /dev/cuse and the kernel's TUN node in $CUSENET_KERNEL_TUN (tests/vm/cuse.sh)";
     return nullptr;
   }
-  auto daemon = std::make_unique<Daemon>(std::vector<std::string>{"--frontend", "cuse", "--kernel-tun", kernel_tun});
+  std::vector<std::string> args = {"--frontend", "cuse", "--kernel-tun", kernel_tun};
+  args.insert(args.end(), extra.begin(), extra.end());
+  auto daemon = std::make_unique<Daemon>(args);
   if (daemon->ok()) return daemon;
   *why = "cuse run: cusenetd did not start: " + daemon->why();
   return nullptr;

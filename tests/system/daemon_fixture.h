@@ -49,8 +49,8 @@ std::string system_test_unavailable();
 
 // The daemon on the CUSE frontend, as the VM tier runs it (tests/vm/cuse.sh:
 // /dev/cuse, the kernel's TUN moved to $CUSENET_KERNEL_TUN); nullptr with
-// the reason to skip in *why.
-std::unique_ptr<Daemon> start_cuse_daemon(std::string* why);
+// the reason to skip in *why. extra: further cusenetd arguments.
+std::unique_ptr<Daemon> start_cuse_daemon(std::string* why, const std::vector<std::string>& extra = {});
 
 // Waits up to 2 s for path to exist (the kernel adds a CUSE node a moment
 // after the daemon answers); its stat in *st, false if it never came.

@@ -13,10 +13,11 @@ if [ "${CUSENET_IN_VM:-}" != 1 ]; then
   shift
   cd /
   exec "$here/run.sh" --timeout 500 -- env CUSENET_IN_VM=1 CUSENETD="${CUSENETD:?}" \
-    CUSENETCTL="${CUSENETCTL:?}" "$here/cuse.sh" "$cmd" "$@"
+    CUSENETCTL="${CUSENETCTL:?}" ${PROBE:+PROBE="$PROBE"} "$here/cuse.sh" "$cmd" "$@"
 fi
 modprobe -a tun veth
-mknod /dev/kernel-tun c 10 200
+# 0666, as udev makes the kernel's /dev/net/tun (tests/security checks it).
+mknod -m 0666 /dev/kernel-tun c 10 200
 rm -f /dev/net/tun
 export TUN_UNDER_TEST=cuse PPP_UNDER_TEST=cuse TTY_UNDER_TEST=cuse E2E_FRONTEND=cuse CUSENET_KERNEL_TUN=/dev/kernel-tun
 exec "$@"
