@@ -138,6 +138,12 @@ struct FuseOps {
 
   // Restricted: whatever the kernel copied (in_buf) is ignored; the device
   // reaches the argument in the caller's memory, and nothing is copied back.
+  // `arg` is the caller's raw argument (fuse_ioctl_in.arg), which for the
+  // value ioctls numbered _IOW (TUNSETPERSIST, TUNSETOWNER...) is the value
+  // itself: such a request only arrives when the value happened to be a
+  // readable address (the kernel copied _IOC_SIZE bytes from it first, and
+  // failed the ioctl with EFAULT otherwise, unseen here), and those bytes
+  // are nothing to the device.
   static void ioctl(fuse_req_t req, fuse_ino_t, unsigned cmd, void* arg, fuse_file_info* fi,
                     unsigned flags, const void*, size_t, size_t) {
     // By pid: the caller's thread waits uninterruptibly until this request

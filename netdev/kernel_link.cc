@@ -306,6 +306,17 @@ class KernelLink final : public Link {
 
   bool pull() override { return reader_->pull(); }
 
+  // The ids are kernel ids as the daemon's user namespace sees them, which
+  // is how make_kuid(current_user_ns(), arg) reads them from our fd. The
+  // owner of the stack's interface gains nothing through it: it is single
+  // queue, not persistent, and attached to our fd for as long as it exists.
+  int set_owner(uint32_t uid) override {
+    return ::ioctl(fd_, TUNSETOWNER, static_cast<unsigned long>(uid)) < 0 ? -errno : 0;
+  }
+  int set_group(uint32_t gid) override {
+    return ::ioctl(fd_, TUNSETGROUP, static_cast<unsigned long>(gid)) < 0 ? -errno : 0;
+  }
+
   int set_link(const LinkRequest& r) override {
     rtnl::LinkMessage m;
     m.hdr.nlmsg_type = RTM_SETLINK;
@@ -431,6 +442,8 @@ std::unique_ptr<Link> KernelLinkFactory::create(const Caller& caller, const std:
   }
 
   const int fd = o.tun.get();
+  // Down, and not read yet: no frame crosses it while the rules are learnt.
+  driver_.learn_offloads(fd);
   auto reader = std::make_shared<TunReader>(loop_, std::move(o.tun), std::move(deliver));
   if (int e = loop_.add(fd, EPOLLIN, [reader](uint32_t) { reader->drain(); }); e < 0)
     return refuse(e, "io loop");
@@ -438,6 +451,17 @@ std::unique_ptr<Link> KernelLinkFactory::create(const Caller& caller, const std:
                        << target.ino << " for pid " << caller.pid;
   return std::make_unique<KernelLink>(loop_, std::move(reader), o.name, target.ino, tap, o.ifindex,
                                       std::move(watch));
+}
+
+const TunDriver* KernelLinkFactory::tun_driver() {
+  std::call_once(features_once_, [this] {
+    UniqueFd fd(::open(tun_path_.c_str(), O_RDWR | O_CLOEXEC));
+    const int err = fd ? driver_.learn_features(fd.get()) : -errno;
+    if (err < 0)
+      CN_LOG(netdev, warning) << "TUNGETFEATURES of " << tun_path_ << ": " << std::strerror(-err)
+                              << "; the emulator answers as Linux 6.18";
+  });
+  return &driver_;
 }
 
 uint64_t KernelLinkFactory::netns_of(const Caller& caller, int* err) {

@@ -29,6 +29,7 @@
 
 #include "netdev/io_loop.h"
 #include "netdev/link.h"
+#include "netdev/tun_driver.h"
 
 namespace cusenet {
 
@@ -47,6 +48,9 @@ class KernelLinkFactory final : public LinkFactory {
                                Deliver deliver, int* err) override;
   uint64_t netns_of(const Caller& caller, int* err) override;
   LinkTable* table() override { return table_; }
+  // TUNGETFEATURES is asked of tun_path at the first call; the offload
+  // rules are learnt on the first interface created, while it is still down.
+  const TunDriver* tun_driver() override;
 
  private:
   IoLoop& loop_;
@@ -54,6 +58,8 @@ class KernelLinkFactory final : public LinkFactory {
   LinkTable* const table_;
   std::mutex mu_;
   std::map<uint64_t, std::weak_ptr<NetnsWatch>> watches_;  // by netns id
+  TunDriver driver_;
+  std::once_flag features_once_;
 };
 
 }  // namespace cusenet

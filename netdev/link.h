@@ -46,6 +46,7 @@ struct LinkRequest {
 };
 
 class LinkTable;
+class TunDriver;
 
 class Link {
  public:
@@ -82,6 +83,13 @@ class Link {
   // I/O thread's, then its frontend's). False when the stack had none.
   // Any thread; frames reach Deliver in the stack's order either way.
   virtual bool pull() { return false; }
+  // TUNSETOWNER / TUNSETGROUP on the stack's own tun interface, so that what
+  // the stack shows of it (/sys/class/net/NAME/owner and group, `ip tuntap
+  // show`) is what the emulated interface has. ids: kernel ids as the
+  // daemon's user namespace sees them. 0 or -errno; -EOPNOTSUPP where no
+  // kernel tun stands behind the Link.
+  virtual int set_owner(uint32_t /*uid*/) { return -EOPNOTSUPP; }
+  virtual int set_group(uint32_t /*gid*/) { return -EOPNOTSUPP; }
 };
 
 class LinkFactory {
@@ -98,6 +106,10 @@ class LinkFactory {
   // Where interfaces backed by this factory's links are published for link
   // queries, events and capture (netdev/net_device.h); nullptr: nowhere.
   virtual LinkTable* table() { return nullptr; }
+  // The kernel TUN driver behind this factory's links, as learnt from it
+  // (netdev/tun_driver.h); nullptr where there is none, and the emulator
+  // follows the release it was written against.
+  virtual const TunDriver* tun_driver() { return nullptr; }
 };
 
 }  // namespace cusenet

@@ -18,6 +18,7 @@
 
 #include "core/capability.h"
 #include "core/log.h"
+#include "netdev/tun_driver.h"
 #include "netdev/tun_file.h"
 #include "netdev/tun_frame.h"
 
@@ -26,10 +27,8 @@ namespace {
 
 // The pre-_IOW number of TUNSETIFF that vtund falls back to.
 constexpr unsigned kOTunSetIff = 0x54ca;
-// TUNGETFEATURES: "which TUNSETIFF flags are valid".
+// TUNGETFEATURES: "which TUNSETIFF flags are valid", of those emulated.
 constexpr unsigned kTunGetFeatures = IFF_TUN | IFF_TAP | IFF_NO_CARRIER | kTunFeatures;
-// Not in every uapi header version.
-constexpr uint64_t kTunFUso4 = 0x20, kTunFUso6 = 0x40;
 
 const char* command_name(unsigned cmd) {
   switch (cmd) {
@@ -84,19 +83,37 @@ bool valid_ifname(const std::string& n) {
          (n.compare(pct, 2, "%d") == 0 && n.find('%', pct + 2) == std::string::npos);
 }
 
-// set_offload: TUN_F_* bits the kernel understands, each only with those it
-// depends on (TSO needs CSUM, ECN needs TSO, USO needs both USO4 and USO6).
-bool offload_valid(uint64_t arg) {
-  if (arg & TUN_F_CSUM) {
-    arg &= ~uint64_t{TUN_F_CSUM};
-    if (arg & (TUN_F_TSO4 | TUN_F_TSO6)) arg &= ~uint64_t{TUN_F_TSO_ECN | TUN_F_TSO4 | TUN_F_TSO6};
-    arg &= ~uint64_t{TUN_F_UFO};
-    if ((arg & kTunFUso4) && (arg & kTunFUso6)) arg &= ~(kTunFUso4 | kTunFUso6);
-  }
-  return arg == 0;
+unsigned request_flags(const ifreq& ifr) { return static_cast<unsigned short>(ifr.ifr_flags); }
+
+// The running kernel's answer, of the flags emulated: a flag this emulator
+// does not implement is not offered even where the kernel has it (said
+// once), and one the kernel lacks is not offered either.
+unsigned features(LinkFactory& factory) {
+  const TunDriver* driver = factory.tun_driver();
+  const std::optional<unsigned> kernel = driver ? driver->features() : std::nullopt;
+  if (!kernel) return kTunGetFeatures;
+  static std::once_flag said;
+  if (*kernel & ~kTunGetFeatures)
+    std::call_once(said, [&] {
+      CN_LOG(tun, warning) << "the kernel's TUNGETFEATURES has 0x" << std::hex << (*kernel & ~kTunGetFeatures)
+                           << ", which the emulator does not implement and does not offer";
+    });
+  return *kernel & kTunGetFeatures;
 }
 
-unsigned request_flags(const ifreq& ifr) { return static_cast<unsigned short>(ifr.ifr_flags); }
+// set_offload() of the running kernel as learnt from it, else of 6.18.
+bool offload_valid(LinkFactory& factory, uint64_t arg) {
+  const TunDriver* driver = factory.tun_driver();
+  const std::optional<bool> kernel = driver ? driver->accepts_offload(arg) : std::nullopt;
+  return kernel ? *kernel : tun_offload_valid_6_18(arg);
+}
+
+// What the stack shows of the interface follows what the emulated one has.
+void mirror(TunInterface& tun, const char* what, uint32_t id, int err) {
+  if (err < 0 && err != -EOPNOTSUPP)
+    CN_LOG(tun, warning) << tun.name() << ": " << what << " " << id
+                         << " not mirrored on the kernel interface: " << std::strerror(-err);
+}
 
 }  // namespace
 
@@ -105,7 +122,7 @@ long TunFile::ioctl(const Caller& caller, unsigned cmd, uint64_t arg, UserMemory
   const bool reads_ifreq =
       cmd == TUNSETIFF || cmd == kOTunSetIff || cmd == TUNSETQUEUE || cmd == SIOCSIFHWADDR;
   if (reads_ifreq && !mem.get(arg, &ifr)) return fault(cmd);
-  if (cmd == TUNGETFEATURES) return mem.put(arg, kTunGetFeatures) ? 0 : fault(cmd);
+  if (cmd == TUNGETFEATURES) return mem.put(arg, features(registry_->factory)) ? 0 : fault(cmd);
 
   std::lock_guard lock(registry_->mu);
   if (released_) return refuse(-EBADFD, cmd, "file already released");
@@ -225,6 +242,10 @@ long TunFile::attached_ioctl(const Caller& caller, TunInterface& tun, unsigned c
     case TUNSETDEBUG:   // the kernel's message level; nothing to print here
       return 0;
     case TUNSETPERSIST:
+      // Not mirrored on the kernel interface (its tun_flags lack
+      // IFF_PERSIST): a persistent kernel tun outlives its last fd, so one
+      // would be left behind, unowned, when the daemon dies or is killed;
+      // ours goes with our fd. The emulated interface persists here.
       if (bool(arg) != bool(tun.flags() & IFF_PERSIST)) {
         tun.set_flags(IFF_PERSIST, arg ? IFF_PERSIST : 0);
         CN_LOG(tun, info) << tun.name() << ": persist " << (arg ? "on" : "off");
@@ -237,6 +258,7 @@ long TunFile::attached_ioctl(const Caller& caller, TunInterface& tun, unsigned c
         return refuse(-EINVAL, cmd, "uid " + std::to_string(static_cast<uint32_t>(arg)) + " not mapped in the caller's user namespace");
       tun.owner = *uid;
       CN_LOG(tun, info) << tun.name() << ": owner " << *uid;
+      mirror(tun, "owner", *uid, tun.link().set_owner(*uid));
       return 0;
     }
     case TUNSETGROUP: {
@@ -245,6 +267,7 @@ long TunFile::attached_ioctl(const Caller& caller, TunInterface& tun, unsigned c
         return refuse(-EINVAL, cmd, "gid " + std::to_string(static_cast<uint32_t>(arg)) + " not mapped in the caller's user namespace");
       tun.group = *gid;
       CN_LOG(tun, info) << tun.name() << ": group " << *gid;
+      mirror(tun, "group", *gid, tun.link().set_group(*gid));
       return 0;
     }
     case TUNSETLINK:
@@ -256,7 +279,11 @@ long TunFile::attached_ioctl(const Caller& caller, TunInterface& tun, unsigned c
     case TUNSETOFFLOAD:
       // Offloads allow the stack to send unfinished frames; ours are always
       // complete, so a valid request needs nothing more.
-      return offload_valid(arg) ? 0 : refuse(-EINVAL, cmd, "unknown or inconsistent TUN_F_ bits");
+      // The backing kernel interface keeps none: it would hand us GSO
+      // super-frames without a virtio header to describe them.
+      return offload_valid(registry_->factory, arg)
+                 ? 0
+                 : refuse(-EINVAL, cmd, "TUN_F_ bits the running kernel does not take together");
     case SIOCGIFHWADDR: {
       sockaddr sa{};
       if (tun.tap()) {
