@@ -1,6 +1,7 @@
 #include "core/caller.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -97,6 +98,18 @@ bool Caller::of(const ProcessHandle& process, Caller* out) {
   if (!c.user_ns || !c.net_ns) return false;
   if (!read_proc(process.dir(), "uid_map", &text) || !parse_map(text, &c.uid_map)) return false;
   if (!read_proc(process.dir(), "gid_map", &text) || !parse_map(text, &c.gid_map)) return false;
+  *out = std::move(c);
+  return true;
+}
+
+bool Caller::of_peer(int socket, Caller* out) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(socket, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
+  int err = 0;
+  const ProcessHandle peer = ProcessHandle::of_peer(socket, &err);
+  Caller c;
+  if (!peer || !of(peer, &c) || c.euid != cred.uid || c.egid != cred.gid) return false;
   *out = std::move(c);
   return true;
 }

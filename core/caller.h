@@ -59,6 +59,11 @@ struct Caller {
   // Reads credentials and namespaces through the process's /proc handle;
   // false when the process is gone.
   static bool of(const ProcessHandle& process, Caller* out);
+  // The peer of a connected unix socket, as it connected: false when it is
+  // gone, or when its effective ids are no longer those SO_PEERCRED took
+  // at connect (a setuid program exec'd since must not lend the client
+  // its privileges).
+  static bool of_peer(int socket, Caller* out);
   // The same by pid, for a caller that cannot exit meanwhile (a FUSE
   // request in userspace holds its thread until it is answered).
   static bool of_process(pid_t pid, Caller* out);

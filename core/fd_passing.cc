@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/fd_reaper.h"
+
 namespace cusenet {
 
 int send_with_fds(int sock, std::span<const char> data, std::span<const int> fds) {
@@ -26,20 +28,28 @@ int send_with_fds(int sock, std::span<const char> data, std::span<const int> fds
   return ::sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
-ssize_t receive_with_fds(int sock, std::span<char> buf, std::vector<UniqueFd>* fds, int flags) {
+ssize_t receive_with_fds(int sock, std::span<char> buf, std::vector<UniqueFd>* fds, int flags,
+                         pid_t* sender_pid) {
   iovec iov{buf.data(), buf.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   // Room for a few control messages, so that one a peer adds (credentials,
   // a second SCM_RIGHTS) does not push descriptors out unseen.
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxPassedFds) * 2];
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxPassedFds) * 2 + CMSG_SPACE(sizeof(ucred))];
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;
   ssize_t n = ::recvmsg(sock, &msg, flags | MSG_CMSG_CLOEXEC);
   if (n < 0) return -errno;
   std::vector<UniqueFd> received;
+  if (sender_pid) *sender_pid = 0;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS && sender_pid &&
+        c->cmsg_len >= CMSG_LEN(sizeof(ucred))) {
+      ucred cred;
+      std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
+      *sender_pid = cred.pid;
+    }
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
     for (size_t i = 0; i < count; ++i) {
@@ -48,9 +58,12 @@ ssize_t receive_with_fds(int sock, std::span<char> buf, std::vector<UniqueFd>* f
       received.emplace_back(fd);
     }
   }
-  if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) return -EMSGSIZE;
-  if (fds)
-    for (auto& fd : received) fds->push_back(std::move(fd));
+  const bool cut = msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC);
+  if (cut || !fds) {
+    close_later(std::move(received));
+    return cut ? -EMSGSIZE : n;
+  }
+  for (auto& fd : received) fds->push_back(std::move(fd));
   return n;
 }
 

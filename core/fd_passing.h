@@ -21,9 +21,12 @@ constexpr size_t kMaxPassedFds = 8;
 int send_with_fds(int sock, std::span<const char> data, std::span<const int> fds);
 
 // Receives one message into buf; its descriptors are appended to *fds (or
-// closed when fds is null). The message's length, 0 for an empty message or
-// the end of the stream, or -errno: -EMSGSIZE when the data or the
-// descriptors did not fit, and then no descriptor is kept.
-ssize_t receive_with_fds(int sock, std::span<char> buf, std::vector<UniqueFd>* fds, int flags = 0);
+// closed, off this thread (core/fd_reaper.h), when fds is null). The
+// message's length, 0 for an empty message or the end of the stream, or
+// -errno: -EMSGSIZE when the data or the descriptors did not fit, and then
+// no descriptor is kept. *sender_pid: the sending process, where the
+// socket has SO_PASSCRED (0 when the message carried no credentials).
+ssize_t receive_with_fds(int sock, std::span<char> buf, std::vector<UniqueFd>* fds, int flags = 0,
+                         pid_t* sender_pid = nullptr);
 
 }  // namespace cusenet

@@ -10,9 +10,11 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "core/fd_passing.h"
+#include "core/fd_reaper.h"
 #include "core/log.h"
 
 namespace cusenet::control {
@@ -30,12 +32,12 @@ bool make_address(const std::string& path, sockaddr_un* addr) {
 
 // One whole message and its descriptors; -errno, or -EPIPE at end of stream
 // (an empty message reads the same, and its descriptors are closed).
-int receive_message(int fd, std::string* data, std::vector<UniqueFd>* fds) {
+int receive_message(int fd, std::string* data, std::vector<UniqueFd>* fds, pid_t* sender = nullptr) {
   data->assign(kMaxMessage, '\0');
-  ssize_t n = receive_with_fds(fd, *data, fds);
+  ssize_t n = receive_with_fds(fd, *data, fds, 0, sender);
   if (n < 0) return static_cast<int>(n);
   if (n == 0) {
-    if (fds) fds->clear();
+    if (fds) close_later(std::exchange(*fds, {}));
     return -EPIPE;
   }
   data->resize(static_cast<size_t>(n));
@@ -97,6 +99,7 @@ void Server::serve() {
     UniqueFd fd;
     uid_t uid;
     Clock::time_point deadline;
+    Request req;  // who connected, identified at once
   };
   constexpr auto kPatience = std::chrono::seconds(5);
   constexpr size_t kPendingPerUid = 16;
@@ -115,7 +118,7 @@ void Server::serve() {
     std::vector<Pending> waiting;
     for (size_t i = 0; i < pending.size(); ++i) {
       if (fds[i + 2].revents) {
-        answer(pending[i].fd.get());
+        answer(pending[i].fd.get(), std::move(pending[i].req));
       } else if (now < pending[i].deadline) {
         waiting.push_back(std::move(pending[i]));
       }
@@ -135,23 +138,36 @@ void Server::serve() {
             << " of its connections are waiting already";
         continue;
       }
-      pending.push_back({std::move(conn), cred.uid, now + kPatience});
+      // The client as it connected (Caller::of_peer refuses one whose ids
+      // changed since), and every message's sender from here on, so that
+      // a request sent by another process through the same socket is
+      // known as such.
+      Request req;
+      req.pid = cred.pid;
+      req.identified = Caller::of_peer(conn.get(), &req.caller);
+      const int on = 1;
+      ::setsockopt(conn.get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
+      pending.push_back({std::move(conn), cred.uid, now + kPatience, std::move(req)});
     }
   }
 }
 
 // Requests are answered one at a time: they are short (queries, handing
 // over a seccomp listener), and serialising them keeps the handlers simple.
-void Server::answer(int conn) {
-  Request req;
-  int err = 0;
-  const ProcessHandle peer = ProcessHandle::of_peer(conn, &err);
-  req.pid = peer.pid();
-  req.identified = peer && Caller::of(peer, &req.caller);
+void Server::answer(int conn, Request req) {
   std::string data;
-  if (int err = receive_message(conn, &data, &req.fds)) {
+  pid_t sender = 0;
+  if (int err = receive_message(conn, &data, &req.fds, &sender)) {
     CN_LOG_LIMITED(control, warning, req.pid) << "bad request from pid " << req.pid << ": " << std::strerror(-err);
     return;
+  }
+  // Judged as the process that connected: a request from another one (the
+  // socket inherited or passed) is judged as nobody, as a netlink socket
+  // checks its opener and its sender both.
+  if (sender != req.pid) {
+    CN_LOG_LIMITED(control, warning, req.pid)
+        << "request of pid " << sender << " on the connection of pid " << req.pid << " refused";
+    req.identified = false;
   }
   for (size_t start = 0; start < data.size();) {
     size_t end = data.find('\0', start);
@@ -167,6 +183,7 @@ void Server::answer(int conn) {
   std::vector<int> fds;
   for (const auto& fd : resp.fds) fds.push_back(fd.get());
   if (int err = send_with_fds(conn, reply, fds)) CN_LOG(control, debug) << "reply lost: " << std::strerror(-err);
+  close_later(std::move(req.fds));  // what the handler left: the client's, maybe slow to close
 }
 
 }  // namespace cusenet::control

@@ -53,7 +53,7 @@ class Server {
 
  private:
   void serve();
-  void answer(int conn);
+  void answer(int conn, Request req);
 
   Handler handler_;
   UniqueFd listen_;

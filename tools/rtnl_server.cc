@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/fd_passing.h"
 #include "core/log.h"
 
 namespace cusenet {
@@ -69,13 +70,15 @@ void RtnlServer::accept_one() {
   auto c = std::make_unique<Connection>();
   // Credentials and namespace as of the connect, as a netlink socket's are
   // those of its opener.
-  int err = 0;
-  const ProcessHandle peer = ProcessHandle::of_peer(fd.get(), &err);
   Caller& caller = c->peer.caller;
-  if (!peer || !Caller::of(peer, &caller) || !caller.net_ns) {
-    CN_LOG_LIMITED(netdev, warning, 0u) << "rtnl: a client vanished before it could be identified";
+  if (!Caller::of_peer(fd.get(), &caller) || !caller.net_ns) {
+    CN_LOG_LIMITED(netdev, warning, 0u)
+        << "rtnl: a client gone, or whose ids changed since it connected, refused";
     return;
   }
+  // Every message's sender from here on (SCM_CREDENTIALS).
+  const int on = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
   c->limited = !privileged(caller);
   if (c->limited && in_fd_reserve(fd.get(), limits_)) {
     CN_LOG_LIMITED(netdev, warning, caller.uid)
@@ -110,12 +113,26 @@ void RtnlServer::close(int fd) {
 }
 
 void RtnlServer::receive(Connection& c) {
-  std::vector<std::byte> buf(kMaxRequest);
-  ssize_t n = ::recv(c.fd.get(), buf.data(), buf.size(), 0);
-  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-  if (n <= 0) return close(c.fd.get());  // the client closed its socket
+  std::vector<char> buf(kMaxRequest);
+  pid_t sender = 0;
+  // Descriptors a client attaches are closed off this thread: their last
+  // close may block (core/fd_reaper.h).
+  ssize_t n = receive_with_fds(c.fd.get(), buf, nullptr, 0, &sender);
+  if (n == -EAGAIN || n == -EINTR) return;
+  if (n <= 0 && n != -EMSGSIZE) return close(c.fd.get());  // the client closed its socket
+  if (n < 0) return;
+  // A message sent by another process than the one that connected (the
+  // socket inherited or passed on) is judged as nobody's: netlink checks
+  // the socket's opener and the sender both.
+  RtnlPeer stranger;
+  if (sender != c.peer.caller.pid) {
+    stranger = c.peer;
+    stranger.caller.cap_effective = 0;
+    stranger.caller.uid = stranger.caller.euid = static_cast<uid_t>(-1);
+  }
+  RtnlPeer& peer = sender == c.peer.caller.pid ? c.peer : stranger;
   const bool whole = rtnl_answer(
-      table_, c.peer, std::span(buf).first(static_cast<size_t>(n)),
+      table_, peer, std::as_bytes(std::span(buf).first(static_cast<size_t>(n))),
       [this, &c](const rtnl::Bytes& out) { send(c, out); }, [this, &c] { return admit(c); });
   if (!whole)
     CN_LOG_LIMITED(netdev, warning, c.peer.caller.uid)

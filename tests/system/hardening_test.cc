@@ -39,6 +39,7 @@
 #include <gtest/gtest.h>
 
 #include "core/fd.h"
+#include "core/fd_passing.h"
 #include "netdev/capture_ring.h"
 #include "tests/system/daemon_fixture.h"
 #include "tools/control.h"
@@ -479,6 +480,30 @@ TEST_F(Hardening, SilentControlClientsStallNobodyAndViewsNeedCapNetAdmin) {
   control::Response r;
   ASSERT_EQ(control::call(path, {"tty"}, {}, &r), 0);
   EXPECT_EQ(r.status, 0) << "root sees the ports";
+}
+
+// A request is judged as the process that connected, and only when it is
+// that process that sends it: a privileged connector's socket in the hands
+// of an unprivileged child (inherited, or the connector exec'd a setuid
+// program meanwhile and a child speaks for it) gets nothing more.
+TEST_F(Hardening, ARequestIsJudgedAsTheProcessThatConnectedAndSentIt) {
+  const std::string path = g_daemon->run_dir() + "/control.sock";
+  UniqueFd conn = connect_to(path);
+  ASSERT_TRUE(conn);
+  const int result = as_user([&] {
+    const char request[] = "tty";
+    if (send_with_fds(conn.get(), std::span(request, 3), {}) != 0) return 1;
+    char reply[512];
+    const ssize_t n = ::recv(conn.get(), reply, sizeof reply, 0);
+    int32_t status = -1;
+    if (n < static_cast<ssize_t>(sizeof status)) return 2;
+    std::memcpy(&status, reply, sizeof status);
+    return status == 0 ? 3 : 0;
+  });
+  EXPECT_EQ(result, 0) << "root's connection lent its privileges to the user's request";
+  control::Response r;
+  ASSERT_EQ(control::call(path, {"tty"}, {}, &r), 0);
+  EXPECT_EQ(r.status, 0) << "root asking for itself";
 }
 
 TEST_F(Hardening, DescriptorsPassedInOddMessagesAreAllClosed) {
