@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <linux/kcmp.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -35,7 +37,7 @@ KernelTtys::KernelTtys(std::shared_ptr<LdiscTable> ldiscs, OwnPtys own_ptys)
 }
 
 KernelTtys::~KernelTtys() {
-  std::map<dev_t, Attached> ttys;
+  Ttys ttys;
   {
     std::lock_guard lock(mu_);
     stop_ = true;
@@ -60,7 +62,7 @@ long KernelTtys::ioctl(const Caller& caller, const UniqueFd& pidfd, const Unique
   uint64_t file = 0;
   {
     std::lock_guard lock(mu_);
-    if (auto it = ttys_.find(st.st_rdev); it != ttys_.end()) {
+    if (auto it = find_locked(st, tty); it != ttys_.end()) {
       port = it->second.port;
       file = it->second.file;
     }
@@ -74,7 +76,7 @@ long KernelTtys::ioctl(const Caller& caller, const UniqueFd& pidfd, const Unique
     // Not a tty (TCGETS on the caller's own file fails): the kernel's ENOTTY.
     if (!ldiscs_->get(disc, &err) || !::isatty(tty.get())) return 0;
     *answered = true;
-    return attach(caller, pidfd, tty, st.st_rdev, arg, mem);
+    return attach(caller, pidfd, tty, st, arg, mem);
   }
   *answered = true;
   const long r = port->ioctl(file, caller, cmd, arg, mem);
@@ -87,7 +89,7 @@ long KernelTtys::ioctl(const Caller& caller, const UniqueFd& pidfd, const Unique
       Attached a;
       {
         std::lock_guard lock(mu_);
-        auto it = ttys_.find(st.st_rdev);
+        auto it = find_locked(st, tty);
         if (it != ttys_.end() && it->second.port == port) {
           a = std::move(it->second);
           ttys_.erase(it);
@@ -100,8 +102,17 @@ long KernelTtys::ioctl(const Caller& caller, const UniqueFd& pidfd, const Unique
   return r;
 }
 
-long KernelTtys::attach(const Caller& caller, const UniqueFd& pidfd, const UniqueFd& tty, dev_t rdev, uint64_t arg,
-                        UserMemory& mem) {
+KernelTtys::Ttys::iterator KernelTtys::find_locked(const struct stat& st, const UniqueFd& tty) {
+  const auto [first, last] = ttys_.equal_range(st.st_rdev);
+  const pid_t self = ::getpid();
+  for (auto it = first; it != last; ++it)
+    if (::syscall(SYS_kcmp, self, self, KCMP_FILE, it->second.identity.get(), tty.get()) == 0)
+      return it;
+  return ttys_.end();
+}
+
+long KernelTtys::attach(const Caller& caller, const UniqueFd& pidfd, const UniqueFd& tty,
+                        const struct stat& st, uint64_t arg, UserMemory& mem) {
   const std::string name = tty_name(tty.get());
   UniqueFd owner(::fcntl(pidfd.get(), F_DUPFD_CLOEXEC, 0));
   if (!owner) {
@@ -111,7 +122,9 @@ long KernelTtys::attach(const Caller& caller, const UniqueFd& pidfd, const Uniqu
   }
   Attached a;
   a.owner = std::make_shared<UniqueFd>(std::move(owner));
-  if (own_ptys_) a.bypass = own_ptys_(rdev);
+  a.identity.reset(::fcntl(tty.get(), F_DUPFD_CLOEXEC, 0));
+  if (!a.identity) return -errno;
+  if (own_ptys_) a.bypass = own_ptys_(st);
   if (a.bypass) {
     a.port = a.bypass->port();
     if (int err = a.port->open(caller, nullptr, &a.file)) return err;
@@ -152,7 +165,7 @@ long KernelTtys::attach(const Caller& caller, const UniqueFd& pidfd, const Uniqu
                       << ", run by the daemon over the kernel tty";
   {
     std::lock_guard lock(mu_);
-    ttys_[rdev] = std::move(a);
+    ttys_.emplace(st.st_rdev, std::move(a));
   }
   const uint64_t one = 1;
   (void)!::write(wake_.get(), &one, sizeof one);

@@ -13,7 +13,7 @@
 // closed) then hangs the port up, as the kernel hangs up the discipline.
 //
 // A tty that is the slave of one of the daemon's own pty faces (found by
-// its device number through own_ptys) needs no stand-in: its discipline
+// its device number and devpts instance through own_ptys) needs no stand-in: its discipline
 // runs on the emulated port behind the face, as on /dev/ttyVP<n> under CUSE,
 // opened as the caller with the face's termios (raw, CLOCAL: a pty has no
 // carrier), while the face stops copying (ldisc/pty_face.h). A paced port
@@ -23,8 +23,10 @@
 // set back (or the setter's exit) puts N_TTY back on the port, and the face
 // copies again.
 //
-// Differences from the kernel: the discipline is per tty, as the kernel's,
-// but ends when the process that set it exits (the kernel keeps it until
+// Differences from the kernel: the discipline belongs to the file
+// description it was set through (the caller's descriptor, its dups and
+// its children's copies), where the kernel's belongs to the tty (another
+// open of the same tty sees N_TTY here); it ends when the process that set it exits (the kernel keeps it until
 // the tty's last close) or sets N_TTY back; TCFLSH reaches the kernel tty
 // only, not the discipline's own output buffer; a descriptor not open for
 // both reading and writing is refused (EBADF), where the kernel's
@@ -53,7 +55,7 @@ class KernelTtys {
  public:
   // The bypass of the daemon's own pty face whose slave is rdev, nullptr for
   // any other tty.
-  using OwnPtys = std::function<std::unique_ptr<PtyFace::Bypass>(dev_t rdev)>;
+  using OwnPtys = std::function<std::unique_ptr<PtyFace::Bypass>(const struct stat& st)>;
   explicit KernelTtys(std::shared_ptr<LdiscTable> ldiscs, OwnPtys own_ptys = {});
   // Detaches every discipline.
   ~KernelTtys();
@@ -80,17 +82,22 @@ class KernelTtys {
     std::unique_ptr<PtyFace::Bypass> bypass;  // on the port behind our own pty
     uint64_t file = 0;
     std::shared_ptr<UniqueFd> owner;  // pidfd of the process that set the discipline
+    UniqueFd identity;  // the caller's file description it was set through
   };
+  using Ttys = std::multimap<dev_t, Attached>;
 
-  long attach(const Caller& caller, const UniqueFd& pidfd, const UniqueFd& tty, dev_t rdev,
-              uint64_t arg, UserMemory& mem);
+  // The discipline set through the same file description as tty (kcmp):
+  // a device number alone names a different tty in every devpts instance.
+  Ttys::iterator find_locked(const struct stat& st, const UniqueFd& tty);
+  long attach(const Caller& caller, const UniqueFd& pidfd, const UniqueFd& tty,
+              const struct stat& st, uint64_t arg, UserMemory& mem);
   static void detach(Attached a);
   void watch();
 
   const std::shared_ptr<LdiscTable> ldiscs_;
   const OwnPtys own_ptys_;
   mutable std::mutex mu_;
-  std::map<dev_t, Attached> ttys_;
+  Ttys ttys_;  // by st_rdev, then by file description
   UniqueFd wake_;
   bool stop_ = false;
   std::thread watcher_;

@@ -151,6 +151,7 @@ std::unique_ptr<PtyFace> PtyFace::create(std::shared_ptr<TtyPort> port, int* err
   face->state_ = s;
   face->slave_path_ = std::move(pty.slave_path);
   face->slave_rdev_ = st.st_rdev;
+  face->slave_dev_ = st.st_dev;
   face->thread_ = std::thread([s] { s->run(); });
   return face;
 }

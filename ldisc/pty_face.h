@@ -22,6 +22,8 @@
 // discipline changes.
 #include <sys/types.h>
 
+#include <sys/stat.h>
+
 #include <memory>
 #include <string>
 #include <thread>
@@ -46,9 +48,11 @@ class PtyFace {
   PtyFace& operator=(const PtyFace&) = delete;
 
   const std::string& slave_path() const { return slave_path_; }
-  // The slave's device number: a program's tty is this face's when its
-  // st_rdev is this.
-  dev_t slave_rdev() const { return slave_rdev_; }
+  // Whether a tty (its fstat) is this face's slave: the same device number
+  // in the same devpts instance (every instance numbers its ptys from 0).
+  bool is_slave(const struct stat& st) const {
+    return st.st_rdev == slave_rdev_ && st.st_dev == slave_dev_;
+  }
 
   // The copying stopped, from when bypass() returns until it is destroyed;
   // then it resumes over whatever discipline the port has (N_TTY, set back
@@ -77,7 +81,7 @@ class PtyFace {
   std::shared_ptr<State> state_;
   std::thread thread_;
   std::string slave_path_;
-  dev_t slave_rdev_ = 0;
+  dev_t slave_rdev_ = 0, slave_dev_ = 0;
 };
 
 }  // namespace cusenet

@@ -150,7 +150,7 @@ struct Daemon {
         ppp(links),
         echo(o.echo ? std::make_unique<EchoDevice>() : nullptr),
         ldiscs(line_disciplines()),
-        kernel_ttys(ldiscs, [this](dev_t rdev) { return tty_ports.bypass(rdev); }),
+        kernel_ttys(ldiscs, [this](const struct stat& st) { return tty_ports.bypass(st); }),
         tty_ports(ldiscs),
         devices(served()),
         seccomp(devices, &kernel_ttys),

@@ -53,10 +53,10 @@ size_t TtyPorts::size() const {
   return ports_.size();
 }
 
-std::unique_ptr<PtyFace::Bypass> TtyPorts::bypass(dev_t rdev) {
+std::unique_ptr<PtyFace::Bypass> TtyPorts::bypass(const struct stat& st) {
   std::lock_guard lock(mu_);
   for (const auto& p : ports_)
-    if (p->face && p->face->slave_rdev() == rdev) return p->face->bypass();
+    if (p->face && p->face->is_slave(st)) return p->face->bypass();
   return nullptr;
 }
 

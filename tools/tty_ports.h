@@ -48,9 +48,9 @@ class TtyPorts {
   // and how many kernel ttys have a discipline run by the daemon; -j: JSON.
   std::string view(bool json, size_t kernel_ttys) const;
   size_t size() const;
-  // The bypass of the face whose pty slave is rdev, for KernelTtys to run a
-  // discipline set there on the port itself; nullptr if no face has it.
-  std::unique_ptr<PtyFace::Bypass> bypass(dev_t rdev);
+  // The bypass of the face whose pty slave is the tty st, for KernelTtys to
+  // run a discipline set there on the port itself; nullptr if no face has it.
+  std::unique_ptr<PtyFace::Bypass> bypass(const struct stat& st);
 
  private:
   struct Port {

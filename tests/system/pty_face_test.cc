@@ -13,8 +13,10 @@
 #include <gtest/gtest.h>
 #include <linux/ppp-ioctl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -213,6 +215,53 @@ TEST_F(PtyFaceTest, APtyOfAnotherKeepsItsStandIn) {
   const std::string view = ctl("tty -j");
   EXPECT_NE(view.find("\"kernel_ttys\":1"), std::string::npos) << view;
   EXPECT_EQ(view.find("\"ldisc\":3"), std::string::npos) << "no port of ours carries it: " << view;
+  EXPECT_EQ(set_ldisc(slave.get(), N_TTY), 0);
+}
+
+// Every devpts instance numbers its ptys from 0: a pty of another instance
+// with the same number (a container's, a user namespace's) is another tty,
+// and reaches neither the discipline set here nor its channel.
+TEST_F(PtyFaceTest, TheSameNumberInAnotherDevptsIsAnotherTty) {
+  UniqueFd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  ASSERT_TRUE(master);
+  ASSERT_EQ(::grantpt(master.get()), 0);
+  ASSERT_EQ(::unlockpt(master.get()), 0);
+  const std::string name = ::ptsname(master.get());
+  const int index = std::stoi(name.substr(name.rfind('/') + 1));
+  UniqueFd slave = open_raw(name);
+  ASSERT_TRUE(slave);
+  ASSERT_EQ(set_ldisc(slave.get(), N_PPP), 0);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    char dir[] = "/tmp/cn-devpts-XXXXXX";
+    if (!::mkdtemp(dir) || ::unshare(CLONE_NEWNS) != 0 ||
+        ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        ::mount("devpts", dir, "devpts", 0, "newinstance,ptmxmode=0666") != 0)
+      ::_exit(2);
+    const std::string ptmx = std::string(dir) + "/ptmx";
+    int theirs = -1;
+    for (int i = 0; i <= index; ++i) {
+      const int m = ::open(ptmx.c_str(), O_RDWR | O_NOCTTY);
+      int n = -1, unlock = 0;
+      if (m < 0 || ::ioctl(m, TIOCSPTLCK, &unlock) != 0 || ::ioctl(m, TIOCGPTN, &n) != 0) ::_exit(3);
+      if (n == index) theirs = ::open((std::string(dir) + "/" + std::to_string(n)).c_str(), O_RDWR | O_NOCTTY);
+    }
+    int ld = -1, chan = -1;
+    const bool ntty = theirs >= 0 && ::ioctl(theirs, TIOCGETD, &ld) == 0 && ld == N_TTY;
+    const bool no_channel = ::ioctl(theirs, PPPIOCGCHAN, &chan) != 0;
+    // Setting N_TTY there must leave the discipline here alone.
+    int n_tty = N_TTY;
+    ::ioctl(theirs, TIOCSETD, &n_tty);
+    ::umount2(dir, MNT_DETACH);
+    ::rmdir(dir);
+    ::_exit(ntty && no_channel ? 0 : 4);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  int ld = -1;
+  EXPECT_EQ(::ioctl(slave.get(), TIOCGETD, &ld), 0);
+  EXPECT_EQ(ld, N_PPP) << "another tty's TIOCSETD reached this one";
   EXPECT_EQ(set_ldisc(slave.get(), N_TTY), 0);
 }
 
