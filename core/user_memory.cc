@@ -3,11 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cstdio>
-#include <string>
-
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 namespace cusenet {
 
@@ -45,19 +43,25 @@ bool ProcessMemory::writable(uint64_t addr, size_t len) const {
   std::string text;
   char buf[8192];
   for (ssize_t n; (n = ::read(fd.get(), buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
+  // One pass, each line's "lo-hi perms" read in place (a scanf over the
+  // rest of the text per line would cost quadratic time on a process with
+  // many mappings).
   const uint64_t end = addr + len;
   uint64_t covered = addr;
-  size_t pos = 0;
-  while (pos < text.size() && covered < end) {
-    const size_t eol = std::min(text.find('\n', pos), text.size());
-    unsigned long long lo = 0, hi = 0;
-    char perms[5] = {};
-    if (std::sscanf(text.c_str() + pos, "%llx-%llx %4s", &lo, &hi, perms) == 3 && lo <= covered &&
-        covered < hi) {
-      if (perms[1] != 'w') return false;
+  const char* p = text.c_str();
+  const char* const stop = p + text.size();
+  while (p < stop && covered < end) {
+    char* next = nullptr;
+    const uint64_t lo = std::strtoull(p, &next, 16);
+    const uint64_t hi = *next == '-' ? std::strtoull(next + 1, &next, 16) : 0;
+    const bool writable = *next == ' ' && next + 2 < stop && next[2] == 'w';
+    if (lo > covered) return false;  // sorted: a hole before the rest of the range
+    if (covered < hi) {
+      if (!writable) return false;
       covered = hi;
     }
-    pos = eol + 1;
+    const void* eol = std::memchr(next, '\n', static_cast<size_t>(stop - next));
+    p = eol ? static_cast<const char*>(eol) + 1 : stop;
   }
   return covered >= end;
 }

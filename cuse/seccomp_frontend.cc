@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -22,6 +23,7 @@
 #include <exception>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -173,6 +175,7 @@ class SeccompFrontend::Loop {
     InjectedFile io;
     std::string name;
     pid_t opener;
+    std::optional<uid_t> uid;  // counted against this uid's limit
     std::shared_ptr<std::atomic<bool>> queued;  // set by the device's Notify
     std::pair<dev_t, ino_t> client{};
     uint32_t registered = 0;  // epoll events as last set
@@ -203,6 +206,10 @@ class SeccompFrontend::Loop {
   static bool id_valid(int lfd, uint64_t id);
   static void respond(int lfd, uint64_t id, long result);
   static void respond_continue(int lfd, uint64_t id);
+  bool in_fd_reserve() const;
+
+  static constexpr size_t kFilesPerUid = 256;
+  static constexpr long kFdReserve = 64;
 
   std::vector<DeviceNode> nodes_;
   KernelTtys* const ttys_;
@@ -220,6 +227,7 @@ class SeccompFrontend::Loop {
   uint64_t next_id_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<Injected>> files_;
   std::map<InodeKey, Injected*> by_inode_;
+  std::map<uid_t, size_t> files_of_uid_;  // the limited uids' live files
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::vector<uint64_t> again_;  // files whose drain stopped at the batch limit
   // Freed after the current batch of epoll events, which may still name them.
@@ -229,6 +237,7 @@ class SeccompFrontend::Loop {
 };
 
 SeccompFrontend::Loop::Loop(std::vector<Device*> devices, KernelTtys* ttys) : ttys_(ttys) {
+  (void)initial_user_ns();  // held from the start, not opened by the first caller
   for (Device* d : devices) {
     std::string path = std::string("/dev/") + d->name();
     std::string base = path.substr(path.rfind('/') + 1);
@@ -477,6 +486,19 @@ void SeccompFrontend::Loop::handle_open(int lfd, const seccomp_notif& n, int dir
     refuse = -EEXIST;
   else if (!may_open(caller, node->device->mode(), flags))
     refuse = -EACCES;
+  // Each injected file costs the daemon two descriptors and its socket
+  // buffers, which the kernel's device would not: a uid without
+  // CAP_NET_ADMIN in the daemon's user namespace holds kFilesPerUid, and
+  // never the daemon's last kFdReserve descriptors (ENFILE, the daemon's
+  // table being the one that is full).
+  const bool limited = !capable(caller, CAP_NET_ADMIN);
+  if (!refuse && limited && (files_of_uid_[caller.uid] >= kFilesPerUid || in_fd_reserve())) {
+    CN_LOG_LIMITED(seccomp, warning, caller.uid)
+        << "pid " << pid << " (uid " << caller.uid << ") " << syscall << ": refused, "
+        << files_of_uid_[caller.uid] << " files of the uid open, at most " << kFilesPerUid
+        << " and never the daemon's last " << kFdReserve << " descriptors";
+    refuse = -ENFILE;
+  }
   std::shared_ptr<OpenFile> file;
   const uint64_t id = next_id_++;
   auto queued = std::make_shared<std::atomic<bool>>(false);
@@ -514,6 +536,7 @@ void SeccompFrontend::Loop::handle_open(int lfd, const seccomp_notif& n, int dir
   Injected* f = owned.get();
   f->queued = std::move(queued);
   f->client = {st.st_dev, st.st_ino};
+  if (limited) f->uid = caller.uid;
   f->registered = f->io.interest();
   epoll_event ev{};
   ev.events = f->registered;
@@ -526,6 +549,7 @@ void SeccompFrontend::Loop::handle_open(int lfd, const seccomp_notif& n, int dir
     return respond(lfd, n.id, e);
   }
   live_files.fetch_add(1);
+  if (f->uid) ++files_of_uid_[*f->uid];
   by_inode_[f->client] = f;
   files_.emplace(id, std::move(owned));
 
@@ -610,6 +634,16 @@ void SeccompFrontend::Loop::handle_ioctl(int lfd, const seccomp_notif& n) {
   respond(lfd, n.id, r);
 }
 
+// Whether fewer than kFdReserve descriptors are left below RLIMIT_NOFILE:
+// descriptors are allocated lowest first, so a fresh one's number tells.
+bool SeccompFrontend::Loop::in_fd_reserve() const {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return false;
+  UniqueFd probe(::fcntl(epoll_.get(), F_DUPFD_CLOEXEC, 0));
+  if (!probe) return true;
+  return static_cast<rlim_t>(probe.get() + kFdReserve) >= rl.rlim_cur;
+}
+
 bool SeccompFrontend::Loop::id_valid(int lfd, uint64_t id) {
   return ::ioctl(lfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
 }
@@ -664,6 +698,10 @@ void SeccompFrontend::Loop::close_injected(Injected* f) {
   auto it = files_.find(f->id);
   graveyard_.push_back(std::move(it->second));
   files_.erase(it);
+  if (f->uid) {
+    auto it = files_of_uid_.find(*f->uid);
+    if (it != files_of_uid_.end() && --it->second == 0) files_of_uid_.erase(it);
+  }
   live_files.fetch_sub(1);
 }
 

@@ -722,6 +722,32 @@ TEST_F(SeccompFrontendTest, NodePermissionsAreTheKernels) {
   EXPECT_TRUE(eventually([&] { return private_.releases.load() == 1; }));
 }
 
+// Each injected file costs the daemon descriptors the kernel's device would
+// not: a uid without CAP_NET_ADMIN holds 256 at most (ENFILE past them),
+// and root still opens its own.
+TEST_F(SeccompFrontendTest, AnUnprivilegedUidHoldsAtMost256InjectedFiles) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run a child as another user";
+  const auto drop = [] {
+    return ::setgroups(0, nullptr) == 0 && ::setresgid(65534, 65534, 65534) == 0 &&
+           ::setresuid(65534, 65534, 65534) == 0;
+  };
+  EXPECT_EQ(run(
+                [] {
+                  int opened = 0;
+                  while (opened < 300 && ::open("/dev/cusenet-test", O_RDWR) >= 0) ++opened;
+                  CHILD_CHECK(opened == 256 && errno == ENFILE);
+                  return 0;
+                },
+                drop),
+            0);
+  ASSERT_TRUE(eventually([&] { return frontend_->live_files() == 0; }));
+  EXPECT_EQ(run([] {
+              for (int i = 0; i < 260; ++i) CHILD_CHECK(::open("/dev/cusenet-test", O_RDWR) >= 0);
+              return 0;
+            }),
+            0);
+}
+
 TEST_F(SeccompFrontendTest, StopReleasesEverything) {
   int ready[2];
   ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
