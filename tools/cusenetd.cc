@@ -129,7 +129,7 @@ struct Daemon {
         kernel_ttys(ldiscs, [this](dev_t rdev) { return tty_ports.bypass(rdev); }),
         tty_ports(ldiscs),
         devices(served()),
-        seccomp(devices, &kernel_ttys),
+        seccomp(devices, &kernel_ttys, &ppp),
         rtnl(o.run_dir + "/rtnl.sock", table),
         capture(table) {}
 
