@@ -427,6 +427,21 @@ TEST_F(PppSystemTest, PppStatsIoctlsOnASocketAreAnsweredForSupervisedProcesses) 
   EXPECT_EQ(kv["nosuch_rc"], std::to_string(-ENODEV));
   EXPECT_EQ(kv["notsock_rc"], std::to_string(-ENOTTY));
 
+  // Any process may read them: the kernel checks no capability.
+  if (::access("/usr/bin/setpriv", X_OK) == 0) {
+    const std::string nobody_file = file + ".nobody";
+    ::unlink(nobody_file.c_str());
+    ASSERT_EQ(daemon_->supervise({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                  "--inh-caps=-all", "--bounding-set=-all", probe, "ppp0", nobody_file}),
+              0);
+    auto nobody = read_probe(nobody_file);
+    ::unlink(nobody_file.c_str());
+    EXPECT_EQ(nobody["stats_rc"], "0") << "an unprivileged reader";
+    EXPECT_EQ(nobody["cstats_rc"], "0");
+    EXPECT_EQ(nobody["ver"], "2.4.2");
+    EXPECT_NE(nobody["ipackets"], "0");
+  }
+
   ASSERT_EQ(xioctl(chan.get(), PPPIOCDISCONN, nullptr), 0);
   chan.reset();
   dev.reset();
