@@ -10,7 +10,10 @@
 # pppd's namespace sees ppp0 appear, come up (IFF_UP, LOWER_UP, operstate
 # UP) and go down and away when pppd stops, and a capture of ppp0
 # (`cusenetctl capture`, DLT_PPP) is read back by Debian's tcpdump with the
-# pings it carried. Then kill -9 of one:
+# pings it carried, and Debian's pppstats, supervised, reads ppp0's counters
+# and its compressors' (SIOCGPPPSTATS, SIOCGPPPCSTATS: the kernel's ppp0 is a
+# TUN device, the daemon answers); no supervised pppd fails to read its
+# link's statistics. Then kill -9 of one:
 # the other sees the link drop by LCP echo, the daemon stays healthy and
 # holds nothing of them. A port whose far end is a kernel pty carries pppd
 # to a peer pppd on that pty. Last, a null-modem pair paced at the 4800 baud pppd
