@@ -135,9 +135,16 @@ const IoctlLayout kTtyTable[] = {
     {TIOCOUTQ, "TIOCOUTQ", Arg::pointer, 0, kInt, nullptr},
 };
 
+const IoctlLayout kInterfaceTable[] = {
+    {SIOCGPPPSTATS, "SIOCGPPPSTATS", Arg::pointer, kIfreq, 0, nullptr},
+    {SIOCGPPPVER, "SIOCGPPPVER", Arg::pointer, kIfreq, 0, nullptr},
+    {SIOCGPPPCSTATS, "SIOCGPPPCSTATS", Arg::pointer, kIfreq, 0, nullptr},
+};
+
 }  // namespace
 
 std::span<const IoctlLayout> ioctl_table() { return kTable; }
+std::span<const IoctlLayout> interface_ioctl_table() { return kInterfaceTable; }
 std::span<const IoctlLayout> tty_ioctl_table() { return kTtyTable; }
 
 const IoctlLayout* find_ioctl(unsigned cmd) {
@@ -151,6 +158,8 @@ const IoctlLayout* find_ioctl(unsigned cmd) {
 std::string describe_ioctl(unsigned cmd, uint64_t arg) {
   char buf[96];
   const IoctlLayout* l = find_ioctl(cmd);
+  for (const auto& i : kInterfaceTable)
+    if (!l && i.cmd == cmd) l = &i;
   if (!l)
     std::snprintf(buf, sizeof buf, "ioctl(0x%x, 0x%llx)", cmd, static_cast<unsigned long long>(arg));
   else if (l->arg == Arg::value)

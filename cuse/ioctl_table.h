@@ -37,6 +37,12 @@ std::span<const IoctlLayout> ioctl_table();
 // supervised process's kernel tty the kernel answers them, and every
 // isatty() would otherwise be a round trip to the daemon.
 std::span<const IoctlLayout> tty_ioctl_table();
+// ioctls on any socket whose struct ifreq names a network interface, which
+// the daemon answers for its own interfaces (ppp_generic's SIOCDEVPRIVATE
+// commands: SIOCGPPPSTATS, SIOCGPPPVER, SIOCGPPPCSTATS; in: the ifreq, the
+// answer goes to its ifr_data). The seccomp filter takes these on every
+// descriptor; CUSE and FUSE never see them (they go to a socket).
+std::span<const IoctlLayout> interface_ioctl_table();
 // Either table's entry for cmd, or null.
 const IoctlLayout* find_ioctl(unsigned cmd);
 

@@ -51,6 +51,8 @@ std::vector<sock_filter> notify_filter_program() {
   prog.push_back(stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[1])));
   std::vector<unsigned> cmds;
   for (const auto& l : ioctl_table()) cmds.push_back(l.cmd);
+  // On any descriptor: the filter cannot tell a socket from a device.
+  for (const auto& l : interface_ioctl_table()) cmds.push_back(l.cmd);
   std::sort(cmds.begin(), cmds.end());
   cmds.erase(std::unique(cmds.begin(), cmds.end()), cmds.end());
   for (unsigned cmd : cmds) notify_if_equal(&prog, cmd);

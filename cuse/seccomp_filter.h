@@ -1,8 +1,8 @@
 #pragma once
 // The supervised launch's half in the launched process: a seccomp filter that
-// hands open/openat/openat2, and ioctl with a command of ioctl_table(), to a
-// user-space supervisor (the daemon's SeccompFrontend) and lets everything
-// else through untouched.
+// hands open/openat/openat2, and ioctl with a command of ioctl_table() or
+// interface_ioctl_table(), to a user-space supervisor (the daemon's
+// SeccompFrontend) and lets everything else through untouched.
 #include <linux/filter.h>
 
 #include <vector>

@@ -5,6 +5,8 @@
 #include <linux/capability.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
+#include <linux/sockios.h>
+#include <net/if.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -146,7 +148,7 @@ struct DeviceNode {
 
 class SeccompFrontend::Loop {
  public:
-  Loop(std::vector<Device*> devices, KernelTtys* ttys);
+  Loop(std::vector<Device*> devices, KernelTtys* ttys, InterfaceIoctls* interfaces);
   ~Loop() { stop(); }
 
   void adopt(UniqueFd listener);
@@ -200,6 +202,8 @@ class SeccompFrontend::Loop {
   void handle_open(int lfd, const seccomp_notif& n, int dirfd, uint64_t path_addr, uint64_t flags,
                    const char* syscall);
   void handle_ioctl(int lfd, const seccomp_notif& n);
+  // An ioctl of interface_ioctl_table() on a socket that is not ours.
+  void handle_interface_ioctl(int lfd, const seccomp_notif& n, const UniqueFd& sock);
   const DeviceNode* match(pid_t pid, int dirfd, const std::string& path) const;
   // The caller's descriptor fd, duplicated (pidfd_getfd).
   static UniqueFd caller_fd(pid_t pid, int fd, UniqueFd* pidfd);
@@ -213,6 +217,7 @@ class SeccompFrontend::Loop {
 
   std::vector<DeviceNode> nodes_;
   KernelTtys* const ttys_;
+  InterfaceIoctls* const interfaces_;
   std::shared_ptr<Inbox> inbox_ = std::make_shared<Inbox>();
   UniqueFd epoll_{::epoll_create1(EPOLL_CLOEXEC)};
   InjectedBatch batch_{Frame::kMax};
@@ -236,7 +241,9 @@ class SeccompFrontend::Loop {
   std::thread thread_;
 };
 
-SeccompFrontend::Loop::Loop(std::vector<Device*> devices, KernelTtys* ttys) : ttys_(ttys) {
+SeccompFrontend::Loop::Loop(std::vector<Device*> devices, KernelTtys* ttys,
+                            InterfaceIoctls* interfaces)
+    : ttys_(ttys), interfaces_(interfaces) {
   (void)initial_user_ns();  // held from the start, not opened by the first caller
   for (Device* d : devices) {
     std::string path = std::string("/dev/") + d->name();
@@ -594,8 +601,12 @@ void SeccompFrontend::Loop::handle_ioctl(int lfd, const seccomp_notif& n) {
   const int fd = static_cast<int>(n.data.args[0]);
   const auto cmd = static_cast<unsigned>(n.data.args[1]);
   const uint64_t arg = n.data.args[2];
-  // Our sockets, and real ttys when disciplines run here; nothing else.
-  if (by_inode_.empty() && !ttys_) return respond_continue(lfd, n.id);
+  const bool interface_cmd =
+      interfaces_ && std::any_of(interface_ioctl_table().begin(), interface_ioctl_table().end(),
+                                 [cmd](const IoctlLayout& l) { return l.cmd == cmd; });
+  // Our sockets, real ttys when disciplines run here, and the interface
+  // ioctls on any socket; nothing else.
+  if (by_inode_.empty() && !ttys_ && !interface_cmd) return respond_continue(lfd, n.id);
   UniqueFd pidfd;
   const UniqueFd theirs = caller_fd(pid, fd, &pidfd);
   struct stat st {};
@@ -604,7 +615,11 @@ void SeccompFrontend::Loop::handle_ioctl(int lfd, const seccomp_notif& n) {
   if (S_ISSOCK(st.st_mode)) {
     auto it = by_inode_.find({st.st_dev, st.st_ino});
     if (it != by_inode_.end()) f = it->second;
+    // Another socket: the kernel's sock_ioctl hands SIOCDEVPRIVATE to the
+    // interface the ifreq names, whatever the socket's family.
+    if (!f && interface_cmd) return handle_interface_ioctl(lfd, n, theirs);
   }
+  if (!f && interface_cmd) return respond_continue(lfd, n.id);  // not a socket: the kernel's
   if (!f && !(ttys_ && S_ISCHR(st.st_mode))) return respond_continue(lfd, n.id);
   // A descriptor opened with O_PATH takes no ioctl: the kernel says EBADF.
   if (::fcntl(theirs.get(), F_GETFL) & O_PATH) return respond_continue(lfd, n.id);
@@ -642,6 +657,45 @@ bool SeccompFrontend::Loop::in_fd_reserve() const {
   UniqueFd probe(::fcntl(epoll_.get(), F_DUPFD_CLOEXEC, 0));
   if (!probe) return true;
   return static_cast<rlim_t>(probe.get() + kFdReserve) >= rl.rlim_cur;
+}
+
+void SeccompFrontend::Loop::handle_interface_ioctl(int lfd, const seccomp_notif& n,
+                                                   const UniqueFd& sock) {
+  const auto pid = static_cast<pid_t>(n.pid);
+  const auto cmd = static_cast<unsigned>(n.data.args[1]);
+  const uint64_t arg = n.data.args[2];
+  // sock_net(sk): the namespace the socket was made in, which is not
+  // necessarily the one its user is in now.
+  UniqueFd netns(::ioctl(sock.get(), SIOCGSKNS));
+  struct stat ns {};
+  if (!netns || ::fstat(netns.get(), &ns) != 0) {
+    CN_LOG(seccomp, debug) << "pid " << pid << " " << describe_ioctl(cmd, arg)
+                           << ": no network namespace for its socket: " << strerror(errno);
+    return respond_continue(lfd, n.id);
+  }
+  int err = 0;
+  const ProcessHandle process = ProcessHandle::open(pid, &err);
+  if (!id_valid(lfd, n.id)) {
+    CN_LOG(seccomp, debug) << "pid " << pid << " " << describe_ioctl(cmd, arg) << ": caller gone";
+    return;
+  }
+  Caller caller;
+  if (!process || !Caller::of(process, &caller)) return respond(lfd, n.id, unidentified(pid, err));
+  ProcessMemory mem(process);
+  // get_user_ifreq: an ifreq the kernel cannot read either is its to refuse.
+  ifreq ifr{};
+  if (!mem.get(arg, &ifr)) return respond_continue(lfd, n.id);
+  // dev_ioctl: the name ends at IFNAMSIZ - 1 and at an alias's colon.
+  ifr.ifr_name[IFNAMSIZ - 1] = '\0';
+  std::string name(ifr.ifr_name);
+  name = name.substr(0, name.find(':'));
+  bool ours = false;
+  const long r = interfaces_->interface_ioctl(caller, ns.st_ino, name, cmd,
+                                              reinterpret_cast<uint64_t>(ifr.ifr_data), mem, &ours);
+  if (!ours) return respond_continue(lfd, n.id);
+  CN_LOG(trace, debug) << "pid " << pid << " " << describe_ioctl(cmd, arg) << " \"" << name
+                       << "\" = " << (r < 0 ? failure(r) : std::to_string(r));
+  respond(lfd, n.id, r);
 }
 
 bool SeccompFrontend::Loop::id_valid(int lfd, uint64_t id) {
@@ -717,8 +771,9 @@ void SeccompFrontend::Loop::release_all() {
   graveyard_.clear();
 }
 
-SeccompFrontend::SeccompFrontend(std::vector<Device*> devices, KernelTtys* ttys)
-    : loop_(std::make_unique<Loop>(std::move(devices), ttys)) {}
+SeccompFrontend::SeccompFrontend(std::vector<Device*> devices, KernelTtys* ttys,
+                                 InterfaceIoctls* interfaces)
+    : loop_(std::make_unique<Loop>(std::move(devices), ttys, interfaces)) {}
 SeccompFrontend::~SeccompFrontend() = default;
 int SeccompFrontend::adopt(UniqueFd listener) {
   char target[64] = {};

@@ -8,6 +8,9 @@
 // ioctl_table() on such a socket are answered by the device's file; every
 // other request continues to the kernel. With KernelTtys, the ioctls of
 // ioctl_table() on a real tty go there (line disciplines run by the daemon).
+// With InterfaceIoctls, those of interface_ioctl_table() on any other socket
+// go there when their ifreq names one of its interfaces in the socket's
+// network namespace.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -15,6 +18,7 @@
 
 #include "core/fd.h"
 #include "core/file.h"
+#include "core/interface_ioctls.h"
 #include "cuse/kernel_ttys.h"
 
 namespace cusenet {
@@ -23,7 +27,8 @@ class SeccompFrontend {
  public:
   // Device d is reached at "/dev/" + d->name(). The devices and ttys must
   // outlive the frontend. Starts the frontend's thread.
-  explicit SeccompFrontend(std::vector<Device*> devices, KernelTtys* ttys = nullptr);
+  explicit SeccompFrontend(std::vector<Device*> devices, KernelTtys* ttys = nullptr,
+                           InterfaceIoctls* interfaces = nullptr);
   ~SeccompFrontend();
   SeccompFrontend(const SeccompFrontend&) = delete;
   SeccompFrontend& operator=(const SeccompFrontend&) = delete;

@@ -53,6 +53,20 @@ unsigned Ccp::state() const {
   return s;
 }
 
+bool Ccp::tx_stats(CompStats* out) const {
+  const Tx* tx = tx_.get().get();
+  if (!tx) return false;
+  *out = tx->method->stats();
+  return true;
+}
+
+bool Ccp::rx_stats(CompStats* out) const {
+  const Rx* rx = rx_.get().get();
+  if (!rx) return false;
+  *out = rx->method->stats();
+  return true;
+}
+
 bool Ccp::compressing() const {
   const Tx* tx = tx_.get().get();
   return tx && (tx->state.load(std::memory_order_acquire) & SC_COMP_RUN);

@@ -34,6 +34,11 @@ class Ccp {
   void closed(TunGrace& grace);
   // The run and error bits.
   unsigned state() const;
+  // SIOCGPPPCSTATS: the transmit (compressor) and receive (decompressor)
+  // methods' counters, false where PPPIOCSCOMPRESS set none (the kernel's
+  // xc_state / rc_state), running or not.
+  bool tx_stats(CompStats* out) const;
+  bool rx_stats(CompStats* out) const;
 
   // ---- Packet path, inside a grace Reader. ----
   // Whether a frame passes the compressor (SC_COMP_RUN).

@@ -1,8 +1,12 @@
 #include "engine/ppp_device.h"
 
 #include <linux/capability.h>
+#include <linux/ppp-ioctl.h>
+#include <linux/ppp_defs.h>
+#include <linux/sockios.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "core/capability.h"
 #include "core/log.h"
@@ -59,6 +63,42 @@ std::unique_ptr<PppChannel> PppDevice::register_channel(const Caller& caller, Pp
   CN_LOG(ppp, info) << "channel " << index << " registered for pid " << caller.pid << " in netns "
                     << netns;
   return std::make_unique<PppChannel>(registry_, std::move(channel));
+}
+
+long PppDevice::interface_ioctl(const Caller&, uint64_t netns, const std::string& ifname, unsigned cmd,
+                                uint64_t data, UserMemory& mem, bool* ours) {
+  *ours = false;
+  ppp_stats stats{};
+  ppp_comp_stats cstats{};
+  {
+    std::lock_guard lock(registry_->mu);
+    std::shared_ptr<Unit> unit;
+    for (const auto& [key, u] : registry_->units) {
+      if (key.first == netns && !u->dead() && u->name() == ifname) {
+        unit = u;
+        break;
+      }
+    }
+    if (!unit) return 0;
+    *ours = true;
+    if (cmd == SIOCGPPPSTATS)
+      unit->get_stats(&stats);
+    else if (cmd == SIOCGPPPCSTATS)
+      unit->get_comp_stats(&cstats);
+  }
+  // The caller's memory is written without the mutex held.
+  switch (cmd) {
+    case SIOCGPPPSTATS:
+      return mem.put(data, stats) ? 0 : -EFAULT;
+    case SIOCGPPPCSTATS:
+      return mem.put(data, cstats) ? 0 : -EFAULT;
+    case SIOCGPPPVER: {
+      static constexpr char kVersion[] = "2.4.2";  // PPP_VERSION, with its NUL
+      return mem.write(data, kVersion, sizeof kVersion) ? 0 : -EFAULT;
+    }
+    default:
+      return -EINVAL;
+  }
 }
 
 std::vector<PppDevice::UnitInfo> PppDevice::units() const {

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "core/file.h"
+#include "core/interface_ioctls.h"
 #include "engine/ppp_channel.h"
 #include "engine/ppp_hooks.h"
 #include "netdev/link.h"
@@ -46,7 +47,7 @@ namespace cusenet {
 
 struct PppRegistry;
 
-class PppDevice final : public Device {
+class PppDevice final : public Device, public InterfaceIoctls {
  public:
   struct UnitInfo {
     int index;
@@ -93,6 +94,14 @@ class PppDevice final : public Device {
   // namespace cannot be found.
   std::unique_ptr<PppChannel> register_channel(const Caller& caller, PppChannelOps& ops, int mtu,
                                                int* err);
+
+  // ppp_net_siocdevprivate, for a unit's pppN in namespace netns:
+  // SIOCGPPPSTATS writes a struct ppp_stats at data, SIOCGPPPCSTATS a struct
+  // ppp_comp_stats, SIOCGPPPVER the string "2.4.2"; -EFAULT when that memory
+  // cannot be written, -EINVAL for another command. No capability is
+  // needed (dev_ifsioc checks none for SIOCDEVPRIVATE).
+  long interface_ioctl(const Caller& caller, uint64_t netns, const std::string& ifname, unsigned cmd,
+                       uint64_t data, UserMemory& mem, bool* ours) override;
 
   std::vector<UnitInfo> units() const;
   std::vector<ChannelInfo> channels() const;

@@ -171,4 +171,48 @@ void Unit::fill(PppDevice::UnitInfo* info) const {
   info->tx_dropped = tx_dropped_.load(std::memory_order_relaxed);
 }
 
+void Unit::get_stats(ppp_stats* st) const {
+  // The kernel's fields are 32 bits: the counters wrap there as here.
+  std::memset(st, 0, sizeof *st);
+  st->p.ppp_ipackets = static_cast<uint32_t>(rx_packets_.load(std::memory_order_relaxed));
+  st->p.ppp_ierrors = static_cast<uint32_t>(rx_errors_.load(std::memory_order_relaxed));
+  st->p.ppp_ibytes = static_cast<uint32_t>(rx_bytes_.load(std::memory_order_relaxed));
+  st->p.ppp_opackets = static_cast<uint32_t>(tx_packets_.load(std::memory_order_relaxed));
+  st->p.ppp_oerrors = static_cast<uint32_t>(tx_errors_.load(std::memory_order_relaxed));
+  st->p.ppp_obytes = static_cast<uint32_t>(tx_bytes_.load(std::memory_order_relaxed));
+  const VjCompression* vj = vj_.get().get();
+  if (!vj) return;
+  const VjCompression::Stats v = vj->stats();
+  st->vj.vjs_packets = static_cast<uint32_t>(v.out_packets);
+  st->vj.vjs_compressed = static_cast<uint32_t>(v.out_compressed);
+  st->vj.vjs_searches = static_cast<uint32_t>(v.out_searches);
+  st->vj.vjs_misses = static_cast<uint32_t>(v.out_misses);
+  st->vj.vjs_errorin = static_cast<uint32_t>(v.in_errors);
+  st->vj.vjs_tossed = static_cast<uint32_t>(v.in_tossed);
+  st->vj.vjs_uncompressedin = static_cast<uint32_t>(v.in_uncompressed);
+  st->vj.vjs_compressedin = static_cast<uint32_t>(v.in_compressed);
+}
+
+namespace {
+
+void to_compstat(const CompStats& c, compstat* out) {
+  out->unc_bytes = static_cast<uint32_t>(c.unc_bytes);
+  out->unc_packets = static_cast<uint32_t>(c.unc_packets);
+  out->comp_bytes = static_cast<uint32_t>(c.comp_bytes);
+  out->comp_packets = static_cast<uint32_t>(c.comp_packets);
+  out->inc_bytes = static_cast<uint32_t>(c.inc_bytes);
+  out->inc_packets = static_cast<uint32_t>(c.inc_packets);
+  out->in_count = static_cast<uint32_t>(c.in_count);
+  out->bytes_out = static_cast<uint32_t>(c.bytes_out);
+}
+
+}  // namespace
+
+void Unit::get_comp_stats(ppp_comp_stats* st) const {
+  std::memset(st, 0, sizeof *st);
+  CompStats c;
+  if (ccp_.tx_stats(&c)) to_compstat(c, &st->c);
+  if (ccp_.rx_stats(&c)) to_compstat(c, &st->d);
+}
+
 }  // namespace cusenet

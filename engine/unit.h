@@ -89,6 +89,13 @@ class Unit final : private MultilinkRx::Sink {
   // The unit-file ioctls of ppp_ioctl: 0 or -errno, -ENOTTY for the rest.
   long ioctl(unsigned cmd, uint64_t arg, UserMemory& mem);
   void fill(PppDevice::UnitInfo* info) const;
+  // The interface's name now (it may have been renamed).
+  std::string name() const;
+  // ppp_get_stats (SIOCGPPPSTATS): the interface's counters and VJ's, the
+  // latter zero while no VJ state exists.
+  void get_stats(ppp_stats* st) const;
+  // SIOCGPPPCSTATS: the compressor's and decompressor's counters.
+  void get_comp_stats(ppp_comp_stats* st) const;
 
   // ---- Packet path. Entry points: they open their own scope. ----
   // The Link's Deliver: an IP packet the stack sends (ppp_start_xmit).
@@ -113,8 +120,6 @@ class Unit final : private MultilinkRx::Sink {
   static std::shared_ptr<Unit> make(PppRegistry& registry, const Caller& caller, uint64_t netns,
                                     int n, int* err);
   int64_t now_ns() const;
-  // The interface's name now (it may have been renamed); control plane only.
-  std::string name() const;
   // Carrier on while the unit has a connected channel or loops traffic to
   // pppd (demand mode), mirrored onto the Link; control plane only.
   void update_carrier();

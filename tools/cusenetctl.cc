@@ -1,5 +1,6 @@
 // cusenetctl: the daemon's command-line client, and the launcher that runs an
 // unmodified program against the emulated devices.
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -8,13 +9,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <span>
+#include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/fd_passing.h"
@@ -48,7 +53,8 @@ constexpr const char* kUsage =
     "  run [--bind] -- CMD..  run CMD against the emulated /dev/net/tun and /dev/ppp:\n"
     "                         by seccomp injection (default), or with --bind as the\n"
     "                         daemon's FUSE files bind-mounted over /dev in a private\n"
-    "                         mount namespace\n"
+    "                         mount namespace (over an overlay of /dev where the\n"
+    "                         kernel has no such node)\n"
     "  monitor [-j] [-c N]    live link events (RTM_NEWLINK/RTM_DELLINK) of this\n"
     "                         network namespace's emulated interfaces\n"
     "  capture -i IF [-w FILE.pcap] [-c N] [--ring B:N:F:N]\n"
@@ -166,31 +172,149 @@ int run_injected(const std::string& run_dir, char** cmd) {
   return wait_child(pid);
 }
 
+// "\040" in /proc/self/mountinfo is a space, and so on.
+std::string unescape_mount_path(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size()) {
+      const std::string oct = s.substr(i + 1, 3);
+      if (std::all_of(oct.begin(), oct.end(), [](char c) { return c >= '0' && c <= '7'; })) {
+        out += static_cast<char>(std::stoi(oct, nullptr, 8));
+        i += 3;
+        continue;
+      }
+    }
+    out += s[i];
+  }
+  return out;
+}
+
+// The mounts below /dev (/dev/pts, /dev/shm, /dev/mqueue...), outermost
+// first; one below another is carried with it.
+std::vector<std::string> mounts_below_dev() {
+  std::vector<std::string> points;
+  std::ifstream in("/proc/self/mountinfo");
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    std::string id, parent, devno, root, point;
+    if (!(fields >> id >> parent >> devno >> root >> point)) continue;
+    point = unescape_mount_path(point);
+    if (point.rfind("/dev/", 0) == 0) points.push_back(point);
+  }
+  std::sort(points.begin(), points.end());
+  points.erase(std::unique(points.begin(), points.end()), points.end());
+  std::vector<std::string> outer;
+  for (const auto& p : points)
+    if (std::none_of(outer.begin(), outer.end(), [&](const std::string& o) { return p.rfind(o + "/", 0) == 0; }))
+      outer.push_back(p);
+  return outer;
+}
+
+// Makes /dev of this (private) mount namespace an overlay whose lower layer
+// is the /dev it had and whose upper layer is a private tmpfs, with the mounts
+// that were below /dev back in place: every entry stays visible (and the
+// kernel's later nodes appear), while a node created in it lands in the tmpfs
+// and never in the host's /dev, a devtmpfs shared with every namespace.
+// 0, or -errno with what failed in *what (and /dev left as it was).
+int overlay_dev(std::string* what) {
+  auto fail = [&](const std::string& step) {
+    const int e = errno;
+    *what = step;
+    return -e;
+  };
+  // Clones of the submounts, taken while they are reachable.
+  std::vector<std::pair<std::string, UniqueFd>> trees;
+  for (const auto& point : mounts_below_dev()) {
+    UniqueFd tree(::open_tree(AT_FDCWD, point.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+    if (!tree) return fail("open_tree " + point);
+    trees.emplace_back(point, std::move(tree));
+  }
+  UniqueFd lower(::open("/dev", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!lower) return fail("open /dev");
+  if (::mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755") != 0)
+    return fail("mount a tmpfs on /dev");
+  UniqueFd upper, work;
+  if (::mkdir("/dev/upper", 0755) != 0 || ::mkdir("/dev/work", 0755) != 0 || ::chmod("/dev/upper", 0755) != 0 ||
+      !(upper = UniqueFd(::open("/dev/upper", O_PATH | O_DIRECTORY | O_CLOEXEC))) ||
+      !(work = UniqueFd(::open("/dev/work", O_PATH | O_DIRECTORY | O_CLOEXEC)))) {
+    const int r = fail("prepare the tmpfs");
+    ::umount2("/dev", MNT_DETACH);
+    return r;
+  }
+  auto fd_path = [](const UniqueFd& fd) { return "/proc/self/fd/" + std::to_string(fd.get()); };
+  const std::string opts =
+      "lowerdir=" + fd_path(lower) + ",upperdir=" + fd_path(upper) + ",workdir=" + fd_path(work);
+  if (::mount("overlay", "/dev", "overlay", MS_NOSUID, opts.c_str()) != 0) {
+    const int r = fail("mount an overlay on /dev");
+    ::umount2("/dev", MNT_DETACH);
+    return r;
+  }
+  for (auto& [point, tree] : trees)
+    if (::move_mount(tree.get(), "", AT_FDCWD, point.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0)
+      std::fprintf(stderr, "cusenetctl: %s not remounted in the private /dev: %s\n", point.c_str(),
+                   std::strerror(errno));
+  return 0;
+}
+
+// A mount point for dst in the overlay: its directories and an empty file.
+bool make_mount_point(const std::string& dst) {
+  for (size_t slash = dst.find('/', 5); slash != std::string::npos; slash = dst.find('/', slash + 1))
+    if (::mkdir(dst.substr(0, slash).c_str(), 0755) != 0 && errno != EEXIST) return false;
+  UniqueFd f(::open(dst.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+  return static_cast<bool>(f);
+}
+
 // Bind-mounts the daemon's FUSE files over the kernel's nodes in a private
-// mount namespace, then becomes CMD.
+// mount namespace, then becomes CMD. Where the kernel has no such node (no
+// driver), /dev becomes a private overlay first, so that there is one to
+// mount over.
 int run_bound(const std::string& run_dir, char** cmd) {
   if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0) {
     std::perror("cusenetctl: private mount namespace");
     return 1;
   }
-  int bound = 0;
+  struct Node {
+    std::string src, dst;
+  };
+  std::vector<Node> nodes;
+  bool missing = false;
   for (const char* node : {"net/tun", "ppp"}) {
-    std::string src = run_dir + "/dev/" + node, dst = std::string("/dev/") + node;
+    Node n{run_dir + "/dev/" + node, std::string("/dev/") + node};
     struct stat st;
-    if (::stat(src.c_str(), &st) != 0) continue;
-    if (::stat(dst.c_str(), &st) != 0) {
-      std::fprintf(stderr, "cusenetctl: %s does not exist to mount over; skipped\n", dst.c_str());
-      continue;
+    if (::stat(n.src.c_str(), &st) != 0) continue;
+    if (::stat(n.dst.c_str(), &st) != 0) missing = true;
+    nodes.push_back(std::move(n));
+  }
+  if (nodes.empty()) {
+    std::fprintf(stderr, "cusenetctl: no FUSE devices under %s/dev (is cusenetd running with FUSE?)\n",
+                 run_dir.c_str());
+    return 1;
+  }
+  std::string what;
+  if (missing) {
+    if (int err = overlay_dev(&what)) {
+      std::fprintf(stderr, "cusenetctl: cannot make a private /dev for the missing nodes: %s: %s\n",
+                   what.c_str(), std::strerror(-err));
+      missing = false;
     }
-    if (::mount(src.c_str(), dst.c_str(), nullptr, MS_BIND, nullptr) != 0) {
-      std::fprintf(stderr, "cusenetctl: bind %s over %s: %s\n", src.c_str(), dst.c_str(), std::strerror(errno));
+  }
+  int bound = 0;
+  for (const auto& n : nodes) {
+    struct stat st;
+    if (::stat(n.dst.c_str(), &st) != 0) {
+      if (!missing || !make_mount_point(n.dst)) {
+        std::fprintf(stderr, "cusenetctl: %s does not exist to mount over; skipped\n", n.dst.c_str());
+        continue;
+      }
+    }
+    if (::mount(n.src.c_str(), n.dst.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+      std::fprintf(stderr, "cusenetctl: bind %s over %s: %s\n", n.src.c_str(), n.dst.c_str(), std::strerror(errno));
       return 1;
     }
     ++bound;
   }
   if (bound == 0) {
-    std::fprintf(stderr, "cusenetctl: no FUSE devices under %s/dev (is cusenetd running with FUSE?)\n",
-                 run_dir.c_str());
+    std::fprintf(stderr, "cusenetctl: no device node to mount over\n");
     return 1;
   }
   exec_command(cmd);

@@ -153,7 +153,7 @@ struct Daemon {
         kernel_ttys(ldiscs, [this](const struct stat& st) { return tty_ports.bypass(st); }),
         tty_ports(ldiscs),
         devices(served()),
-        seccomp(devices, &kernel_ttys),
+        seccomp(devices, &kernel_ttys, &ppp),
         rtnl(table, o.limits),
         capture(table) {}
 

@@ -10,7 +10,10 @@
 # pppd's namespace sees ppp0 appear, come up (IFF_UP, LOWER_UP, operstate
 # UP) and go down and away when pppd stops, and a capture of ppp0
 # (`cusenetctl capture`, DLT_PPP) is read back by Debian's tcpdump with the
-# pings it carried. Then kill -9 of one:
+# pings it carried, and Debian's pppstats, supervised, reads ppp0's counters
+# and its compressors' (SIOCGPPPSTATS, SIOCGPPPCSTATS: the kernel's ppp0 is a
+# TUN device, the daemon answers); no supervised pppd fails to read its
+# link's statistics. Then kill -9 of one:
 # the other sees the link drop by LCP echo, the daemon stays healthy and
 # holds nothing of them. A port whose far end is a kernel pty carries pppd
 # to a peer pppd on that pty. Last, a null-modem pair paced at the 4800 baud pppd
@@ -117,6 +120,22 @@ ping_both "$NS_A" 10.9.0.1 "$NS_B" 10.9.0.2 1400
 kill -INT "$capture"
 wait "$capture" || fail "capture exited with $?: $(cat "$E2E_DIR/capture-a.log")"
 check_ppp_capture "$E2E_DIR/ppp0.pcap" 10.9.0.1 10.9.0.2
+if [ "$E2E_FRONTEND" != cuse ]; then
+  # pppstats asks ppp0 (a kernel TUN device) for SIOCGPPPSTATS and
+  # SIOCGPPPCSTATS on an ordinary socket: under supervision the daemon
+  # answers with the unit's counters.
+  stats=$(ip netns exec "$NS_A" "$CUSENETCTL" run -- pppstats ppp0 2>&1) || fail "pppstats: $stats"
+  echo "$stats"
+  # IN PACK VJCOMP VJUNC VJERR | OUT PACK VJCOMP VJUNC NON-VJ
+  sed -n 2p <<<"$stats" | awk '{ exit !($1 + 0 > 0 && $2 >= 12 && $6 == "|" && $7 + 0 > 0 && $8 >= 12) }' \
+    || fail "pppstats shows no traffic after the pings: $stats"
+  cstats=$(ip netns exec "$NS_A" "$CUSENETCTL" run -- pppstats -z ppp0 2>&1) || fail "pppstats -z: $cstats"
+  echo "$cstats"
+  # Under two header lines, the methods' counters (compressed bytes in, |,
+  # out): Deflate or BSD-Compress ran both ways.
+  sed -n 3p <<<"$cstats" | awk '{ exit !($1 + 0 > 0 && $6 == "|" && $7 + 0 > 0) }' \
+    || fail "pppstats -z shows no compression: $cstats"
+fi
 ip netns exec "$NS_A" "$CUSENETCTL" link
 ip netns exec "$NS_A" "$CUSENETCTL" link -j \
   | grep -q '"ifname":"ppp0","flags":\["UP","LOWER_UP","RUNNING"\],"mtu":1500,"operstate":"UP"' \
@@ -132,6 +151,11 @@ if [ "$E2E_FRONTEND" != cuse ]; then
 fi
 "$CUSENETCTL" ppp
 stop_clean dev-a:"$pa" dev-b:"$pb"
+if [ "$E2E_FRONTEND" != cuse ]; then
+  # pppd's own SIOCGPPPSTATS when the link ends.
+  grep -Eq "Sent [1-9][0-9]* bytes, received [1-9][0-9]* bytes" "$E2E_DIR/dev-a.log" \
+    || fail "pppd did not report the link's traffic: $(grep -i statistics "$E2E_DIR/dev-a.log")"
+fi
 ip -n "$NS_A" link show ppp0 >/dev/null 2>&1 && fail "ppp0 left in $NS_A"
 ip -n "$NS_B" link show ppp1 >/dev/null 2>&1 && fail "ppp1 left in $NS_B"
 wait_for 5 grep -q '"event":"DELLINK".*"ifname":"ppp0"' "$E2E_DIR/monitor-a.log" \
@@ -250,4 +274,9 @@ log "ping round trip $rtt ms at 4800 baud"
   || fail "the ports are not paced at 4800: $("$CUSENETCTL" tty -j)"
 stop_clean slow-a:"$pa" slow-b:"$pb"
 expect_idle
+if [ "$E2E_FRONTEND" != cuse ]; then
+  # Supervised, no pppd met a link whose statistics it could not read.
+  ! grep -l "Couldn't get PPP statistics" "$E2E_DIR"/*.log \
+    || fail "pppd could not read ppp statistics: $(grep -h "Couldn't get PPP statistics" "$E2E_DIR"/*.log)"
+fi
 log "PASS"

@@ -27,8 +27,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -316,6 +319,132 @@ TEST_F(PppSystemTest, PppdSequenceBringsUpPpp0AndCarriesIpBothWays) {
   ASSERT_EQ(xioctl(ppp_fd.get(), PPPIOCDISCONN, nullptr), 0);
   ppp_fd.reset();
   dev_fd.reset();
+  EXPECT_TRUE(wait_until([] { return ::if_nametoindex("ppp0") == 0; })) << "ppp0 outlived its unit";
+}
+
+// The probe's "key value" lines.
+std::map<std::string, std::string> read_probe(const std::string& path) {
+  std::map<std::string, std::string> kv;
+  std::ifstream in(path);
+  for (std::string key, value; in >> key >> value;) kv[key] = value;
+  return kv;
+}
+
+uint64_t view_counter(const std::string& view, const std::string& name) {
+  const std::string key = "\"" + name + "\":";
+  const size_t at = view.find(key);
+  return at == std::string::npos ? ~0ull : std::stoull(view.substr(at + key.size()));
+}
+
+// pppd's and pppstats' statistics on an ordinary socket naming ppp0
+// (ppp_net_siocdevprivate): the kernel's ppp0 is a TUN device that refuses
+// them, so they are answered by the daemon for a supervised process, with
+// the unit's counters; names that are not the daemon's stay the kernel's.
+TEST_F(PppSystemTest, PppStatsIoctlsOnASocketAreAnsweredForSupervisedProcesses) {
+  const char* probe = std::getenv("PPP_STATS_PROBE");
+  if (!probe) GTEST_SKIP() << "PPP_STATS_PROBE is not set (run through meson)";
+  UniqueFd peer = open_ppp(O_NONBLOCK);
+  ASSERT_EQ(set_int(peer.get(), PPPIOCATTCHAN, kPeerChannel), 0);
+  UniqueFd chan = open_ppp(O_NONBLOCK);
+  ASSERT_EQ(set_int(chan.get(), PPPIOCATTCHAN, kLocalChannel), 0);
+  UniqueFd dev = open_ppp(O_NONBLOCK);
+  int unit = -1;
+  ASSERT_EQ(xioctl(dev.get(), PPPIOCNEWUNIT, &unit), 0);
+  ASSERT_EQ(unit, 0);
+  ASSERT_EQ(set_int(chan.get(), PPPIOCCONNECT, unit), 0);
+  // VJ and a transmit compressor exist: their counters are part of the answers.
+  ASSERT_EQ(set_int(dev.get(), PPPIOCSMAXCID, 15), 0);
+  ASSERT_EQ(set_int(dev.get(), PPPIOCSFLAGS, SC_CCP_OPEN | SC_COMP_TCP), 0);
+  uint8_t deflate[] = {CI_DEFLATE, 4, DEFLATE_MAKE_OPT(15), DEFLATE_CHK_SEQUENCE};
+  ppp_option_data data{deflate, sizeof deflate, 1};
+  ASSERT_EQ(xioctl(dev.get(), PPPIOCSCOMPRESS, &data), 0);
+  npioctl npi{PPP_IP, NPMODE_PASS};
+  ASSERT_EQ(xioctl(dev.get(), PPPIOCSNPMODE, &npi), 0);
+  ASSERT_NO_FATAL_FAILURE(configure_ppp0(kLocalIp, kPeerIp));
+
+  // One datagram each way.
+  UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  local.sin_addr.s_addr = htonl(kLocalIp);
+  local.sin_port = htons(4000);
+  ASSERT_EQ(::bind(sock.get(), reinterpret_cast<sockaddr*>(&local), sizeof local), 0) << std::strerror(errno);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = htonl(kPeerIp);
+  to.sin_port = htons(5000);
+  ASSERT_EQ(::sendto(sock.get(), "hello", 5, 0, reinterpret_cast<sockaddr*>(&to), sizeof to), 5);
+  std::optional<Bytes> out;
+  for (int i = 0; i < 10 && (!out || out->size() < 2 || (*out)[1] != 0x21); ++i) out = read_frame(peer.get());
+  ASSERT_TRUE(out) << "nothing crossed the wire";
+  write_frame(peer.get(), ppp_frame(PPP_IP, udp4(kPeerIp, kLocalIp, 5000, 4000, "world")));
+  pollfd p{sock.get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 3000), 1) << "the datagram did not arrive";
+
+  // Unsupervised, the kernel's TUN device answers: not supported.
+  UniqueFd plain(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  ifreq ifr{};
+  std::strcpy(ifr.ifr_name, "ppp0");
+  ppp_stats kst{};
+  ifr.ifr_data = reinterpret_cast<char*>(&kst);
+  EXPECT_EQ(xioctl(plain.get(), SIOCGPPPSTATS, &ifr), -EOPNOTSUPP);
+
+  const uint64_t rx_before = view_counter(ppp_view(), "rx_packets");
+  const uint64_t tx_before = view_counter(ppp_view(), "tx_packets");
+  const std::string file = "/tmp/ppp_stats_probe." + std::to_string(::getpid());
+  ASSERT_EQ(daemon_->supervise({probe, "ppp0", file}), 0);
+  const std::string view = ppp_view();
+  auto kv = read_probe(file);
+  ::unlink(file.c_str());
+  auto num = [&](const std::string& k) {
+    EXPECT_TRUE(kv.count(k)) << k;
+    return kv.count(k) ? std::stoull(kv[k]) : ~0ull;
+  };
+  EXPECT_EQ(kv["ver_rc"], "0");
+  EXPECT_EQ(kv["ver"], "2.4.2") << "PPP_VERSION with its NUL";
+  EXPECT_EQ(kv["stats_rc"], "0");
+  EXPECT_GE(num("ipackets"), 1u);
+  EXPECT_GE(num("ipackets"), rx_before);
+  EXPECT_LE(num("ipackets"), view_counter(view, "rx_packets"));
+  EXPECT_GE(num("opackets"), tx_before);
+  EXPECT_GE(num("opackets"), 1u);
+  EXPECT_LE(num("opackets"), view_counter(view, "tx_packets"));
+  EXPECT_GE(num("ibytes"), 28u + 5) << "the IP packet, as the interface counts it";
+  EXPECT_GE(num("obytes"), 28u + 5);
+  EXPECT_EQ(num("ierrors"), view_counter(view, "rx_errors"));
+  EXPECT_EQ(num("oerrors"), view_counter(view, "tx_errors"));
+  for (const char* zero : {"discards", "ilqrs", "olqrs", "vjs_packets", "vjs_compressed",
+                           "vjs_compressedin", "vjs_errorin", "vjs_tossed"})
+    EXPECT_EQ(num(zero), 0u) << zero << ": the whole struct is written";
+  EXPECT_EQ(kv["cstats_rc"], "0");
+  EXPECT_EQ(num("d_unc_packets"), 0u) << "no decompressor: zero";
+  EXPECT_EQ(num("c_comp_packets"), 0u) << "CCP is not up: nothing compressed";
+  EXPECT_EQ(kv["c_ratio_zero"], "1");
+  EXPECT_EQ(kv["alias_rc"], "0");
+  EXPECT_EQ(kv["fault_rc"], std::to_string(-EFAULT));
+  EXPECT_EQ(kv["unix_rc"], "0");
+  EXPECT_EQ(kv["lo_rc"], std::to_string(-EOPNOTSUPP)) << "lo is the kernel's";
+  EXPECT_EQ(kv["nosuch_rc"], std::to_string(-ENODEV));
+  EXPECT_EQ(kv["notsock_rc"], std::to_string(-ENOTTY));
+
+  // Any process may read them: the kernel checks no capability.
+  if (::access("/usr/bin/setpriv", X_OK) == 0) {
+    const std::string nobody_file = file + ".nobody";
+    ::unlink(nobody_file.c_str());
+    ASSERT_EQ(daemon_->supervise({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                  "--inh-caps=-all", "--bounding-set=-all", probe, "ppp0", nobody_file}),
+              0);
+    auto nobody = read_probe(nobody_file);
+    ::unlink(nobody_file.c_str());
+    EXPECT_EQ(nobody["stats_rc"], "0") << "an unprivileged reader";
+    EXPECT_EQ(nobody["cstats_rc"], "0");
+    EXPECT_EQ(nobody["ver"], "2.4.2");
+    EXPECT_NE(nobody["ipackets"], "0");
+  }
+
+  ASSERT_EQ(xioctl(chan.get(), PPPIOCDISCONN, nullptr), 0);
+  chan.reset();
+  dev.reset();
   EXPECT_TRUE(wait_until([] { return ::if_nametoindex("ppp0") == 0; })) << "ppp0 outlived its unit";
 }
 

@@ -1,5 +1,11 @@
 #include "cuse/ioctl_table.h"
 
+#include <linux/audit.h>
+#include <linux/ppp-ioctl.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/syscall.h>
+
 #include <gtest/gtest.h>
 #include <linux/filter.h>
 #include <linux/if_tun.h>
@@ -8,9 +14,58 @@
 
 #include <cstring>
 #include <set>
+#include <vector>
+
+#include "cuse/seccomp_filter.h"
 
 namespace cusenet {
 namespace {
+
+// The filter's verdict for one system call: a classic BPF interpreter for
+// the instructions it uses (absolute word loads, JEQ, returns).
+uint32_t verdict(const std::vector<sock_filter>& prog, const seccomp_data& data) {
+  uint32_t a = 0;
+  for (size_t pc = 0; pc < prog.size(); ++pc) {
+    const sock_filter& i = prog[pc];
+    if (i.code == (BPF_LD | BPF_W | BPF_ABS)) {
+      std::memcpy(&a, reinterpret_cast<const char*>(&data) + i.k, sizeof a);
+    } else if (i.code == (BPF_JMP | BPF_JEQ | BPF_K)) {
+      pc += a == i.k ? i.jt : i.jf;
+    } else if (i.code == (BPF_RET | BPF_K)) {
+      return i.k;
+    } else {
+      ADD_FAILURE() << "instruction 0x" << std::hex << i.code << " not interpreted";
+      return 0;
+    }
+  }
+  ADD_FAILURE() << "the program ran off its end";
+  return 0;
+}
+
+uint32_t ioctl_verdict(uint64_t cmd) {
+  seccomp_data d{};
+  d.nr = SYS_ioctl;
+  d.arch = AUDIT_ARCH_X86_64;
+  d.args[0] = 3;
+  d.args[1] = cmd;
+  return verdict(notify_filter_program(), d);
+}
+
+TEST(IoctlTable, FilterTakesThePppStatisticsIoctlsOnAnyDescriptorAndNoOtherPrivateOnes) {
+  for (const IoctlLayout& l : interface_ioctl_table()) {
+    EXPECT_EQ(ioctl_verdict(l.cmd), SECCOMP_RET_USER_NOTIF) << l.name;
+    // The kernel takes an unsigned int: the register's upper half is noise.
+    EXPECT_EQ(ioctl_verdict(0xdead'0000'0000ull | l.cmd), SECCOMP_RET_USER_NOTIF) << l.name;
+  }
+  EXPECT_EQ(ioctl_verdict(SIOCGPPPSTATS), SECCOMP_RET_USER_NOTIF);
+  EXPECT_EQ(ioctl_verdict(SIOCGPPPCSTATS), SECCOMP_RET_USER_NOTIF);
+  EXPECT_EQ(ioctl_verdict(SIOCGPPPVER), SECCOMP_RET_USER_NOTIF);
+  EXPECT_EQ(ioctl_verdict(PPPIOCGUNIT), SECCOMP_RET_USER_NOTIF) << "the table's, as before";
+  for (unsigned other : {unsigned(SIOCDEVPRIVATE + 3), unsigned(SIOCDEVPRIVATE + 15), unsigned(SIOCGIFFLAGS),
+                         unsigned(SIOCGIFINDEX), unsigned(FIONREAD)})
+    EXPECT_EQ(ioctl_verdict(other), SECCOMP_RET_ALLOW) << std::hex << other;
+  EXPECT_STREQ(describe_ioctl(SIOCGPPPSTATS, 0x1000).c_str(), "SIOCGPPPSTATS(0x1000)");
+}
 
 TEST(IoctlTable, CommandsAreUnique) {
   std::set<unsigned> seen;

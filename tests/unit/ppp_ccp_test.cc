@@ -87,6 +87,59 @@ TEST_F(PppCcpTest, FramesAreCompressedOnlyOnceCcpIsUp) {
   EXPECT_EQ(ccp.compressed, 2);
 }
 
+// SIOCGPPPSTATS and SIOCGPPPCSTATS on a socket naming pppN
+// (ppp_net_siocdevprivate): the interface's counters and each direction's
+// method's, for the unit of that name in the socket's namespace only.
+TEST_F(PppCcpTest, StatisticsIoctlsOnTheInterfaceNameReportEachUnitsCounters) {
+  bring_up();
+  link_a->transmit(udp4());
+  ASSERT_EQ(ccp.decompressed, 1);
+  auto ask = [&](uint64_t ns, const char* name, unsigned cmd, void* out, bool* ours) {
+    return dev.interface_ioctl(root, ns, name, cmd, reinterpret_cast<uint64_t>(out), mem, ours);
+  };
+  bool ours = false;
+  ppp_comp_stats cs;
+  std::memset(&cs, 0xff, sizeof cs);
+  ASSERT_EQ(ask(kNetnsA, "ppp0", SIOCGPPPCSTATS, &cs, &ours), 0);
+  EXPECT_TRUE(ours);
+  EXPECT_EQ(cs.c.comp_packets, 1u) << "A's compressor";
+  EXPECT_EQ(cs.d.comp_packets, 0u) << "A has no decompressor: zero";
+  EXPECT_EQ(cs.d.unc_bytes, 0u);
+  std::memset(&cs, 0xff, sizeof cs);
+  ASSERT_EQ(ask(kNetnsA, "ppp1", SIOCGPPPCSTATS, &cs, &ours), 0);
+  EXPECT_EQ(cs.c.comp_packets, 0u);
+  EXPECT_EQ(cs.d.comp_packets, 1u) << "B's decompressor";
+
+  ppp_stats st;
+  std::memset(&st, 0xff, sizeof st);
+  ASSERT_EQ(ask(kNetnsA, "ppp0", SIOCGPPPSTATS, &st, &ours), 0);
+  EXPECT_EQ(st.p.ppp_opackets, unit_info(0).tx_packets);
+  EXPECT_EQ(st.p.ppp_opackets, 2u) << "pppd's CCP ack and the datagram";
+  EXPECT_EQ(st.p.ppp_obytes, unit_info(0).tx_bytes);
+  EXPECT_EQ(st.p.ppp_ipackets, 0u);
+  EXPECT_EQ(st.vj.vjs_packets, 0u) << "no VJ state: zero";
+  std::memset(&st, 0xff, sizeof st);
+  ASSERT_EQ(ask(kNetnsA, "ppp1", SIOCGPPPSTATS, &st, &ours), 0);
+  EXPECT_EQ(st.p.ppp_ipackets, unit_info(1).rx_packets);
+  EXPECT_EQ(st.p.ppp_ipackets, 2u);
+  EXPECT_EQ(st.p.ppp_ibytes, unit_info(1).rx_bytes);
+
+  char ver[16] = {};
+  ASSERT_EQ(ask(kNetnsA, "ppp0", SIOCGPPPVER, ver, &ours), 0);
+  EXPECT_STREQ(ver, "2.4.2");
+  EXPECT_EQ(ask(kNetnsA, "ppp0", SIOCGPPPSTATS, nullptr, &ours), -EFAULT);
+  EXPECT_TRUE(ours);
+
+  // Not this device's: the kernel answers.
+  EXPECT_EQ(ask(kNetnsB, "ppp0", SIOCGPPPSTATS, &st, &ours), 0);
+  EXPECT_FALSE(ours) << "another namespace's ppp0";
+  EXPECT_EQ(ask(kNetnsA, "eth0", SIOCGPPPSTATS, &st, &ours), 0);
+  EXPECT_FALSE(ours);
+  ua.reset();  // the owner closed: ppp0 is gone
+  EXPECT_EQ(ask(kNetnsA, "ppp0", SIOCGPPPSTATS, &st, &ours), 0);
+  EXPECT_FALSE(ours);
+}
+
 TEST_F(PppCcpTest, DecompressionErrorsAreFlaggedAndHandedToPppd) {
   bring_up();
   const Bytes bad = ppp(PPP_COMP, bytes({0xe0, 1, 2, 3}));

@@ -13,6 +13,7 @@
 #include <linux/ppp-comp.h>
 #include <linux/ppp-ioctl.h>
 #include <linux/ppp_defs.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/ioctl.h>
@@ -281,7 +282,11 @@ class FakeCompressor final : public Compressor {
     ++log_.compressed;
     return frame.size() + 2;
   }
-  CompStats stats() const override { return {}; }
+  CompStats stats() const override {
+    CompStats st;
+    st.comp_packets = static_cast<uint64_t>(log_.compressed.load());
+    return st;
+  }
 
  private:
   FakeCcp& log_;
@@ -305,7 +310,12 @@ class FakeDecompressor final : public Decompressor {
     return static_cast<int>(frame.size() - 2);
   }
   void incomp(std::span<const std::byte>) override { ++log_.incomp; }
-  CompStats stats() const override { return {}; }
+  CompStats stats() const override {
+    CompStats st;
+    st.comp_packets = static_cast<uint64_t>(log_.decompressed.load());
+    st.inc_packets = static_cast<uint64_t>(log_.incomp.load());
+    return st;
+  }
 
  private:
   FakeCcp& log_;
