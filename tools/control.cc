@@ -75,6 +75,11 @@ Server::~Server() { stop(); }
 
 int Server::start(UniqueFd listening) {
   listen_ = std::move(listening);
+  // Every message carries its sender (SCM_CREDENTIALS), also one sent
+  // before its connection was accepted: a request sent by another process
+  // than the connector is known as such.
+  const int on = 1;
+  if (::setsockopt(listen_.get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0) return -errno;
   wake_.reset(::eventfd(0, EFD_CLOEXEC));
   if (!wake_) return -errno;
   thread_ = std::thread([this] { serve(); });
@@ -139,14 +144,10 @@ void Server::serve() {
         continue;
       }
       // The client as it connected (Caller::of_peer refuses one whose ids
-      // changed since), and every message's sender from here on, so that
-      // a request sent by another process through the same socket is
-      // known as such.
+      // changed since).
       Request req;
       req.pid = cred.pid;
       req.identified = Caller::of_peer(conn.get(), &req.caller);
-      const int on = 1;
-      ::setsockopt(conn.get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
       pending.push_back({std::move(conn), cred.uid, now + kPatience, std::move(req)});
     }
   }

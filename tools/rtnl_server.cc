@@ -24,6 +24,10 @@ RtnlServer::~RtnlServer() { stop(); }
 
 int RtnlServer::start(UniqueFd listening) {
   listen_ = std::move(listening);
+  // Every message carries its sender (SCM_CREDENTIALS), also one sent
+  // before its connection was accepted.
+  const int on = 1;
+  if (::setsockopt(listen_.get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0) return -errno;
   spare_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (!spare_) return -errno;
   try {
@@ -76,9 +80,7 @@ void RtnlServer::accept_one() {
         << "rtnl: a client gone, or whose ids changed since it connected, refused";
     return;
   }
-  // Every message's sender from here on (SCM_CREDENTIALS).
-  const int on = 1;
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
+
   c->limited = !privileged(caller);
   if (c->limited && in_fd_reserve(fd.get(), limits_)) {
     CN_LOG_LIMITED(netdev, warning, caller.uid)
