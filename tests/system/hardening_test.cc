@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/if_tun.h>
+#include <netinet/in.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <poll.h>
@@ -198,6 +199,20 @@ int settled_fds(const testing::Daemon& d, int n) {
     now = d.open_fds();
   }
   return now;
+}
+
+// The daemon's descriptor count once it has held still for 200 ms: what an
+// earlier test left closing (a connection's far end, a passed descriptor on
+// its way to the reaper) is gone by then.
+int quiet_fds(const testing::Daemon& d) {
+  int last = d.open_fds(), same = 0;
+  for (int i = 0; i < 200 && same < 10; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const int now = d.open_fds();
+    same = now == last ? same + 1 : 0;
+    last = now;
+  }
+  return last;
 }
 
 class Hardening : public ::testing::Test {
@@ -508,7 +523,7 @@ TEST_F(Hardening, ARequestIsJudgedAsTheProcessThatConnectedAndSentIt) {
 
 TEST_F(Hardening, DescriptorsPassedInOddMessagesAreAllClosed) {
   const std::string path = g_daemon->run_dir() + "/control.sock";
-  const int before = g_daemon->open_fds();
+  const int before = quiet_fds(*g_daemon);
   ASSERT_GT(before, 0);
   UniqueFd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   const int n = null.get();
@@ -523,6 +538,38 @@ TEST_F(Hardening, DescriptorsPassedInOddMessagesAreAllClosed) {
   int status = -1;
   g_daemon->ctl({"status"}, &status);
   EXPECT_EQ(status, 0);
+}
+
+// The last close of a descriptor a client passes may block (a TCP socket
+// lingering over unsent data its peer never reads): it must not stall the
+// socket the descriptor came in on.
+TEST_F(Hardening, ALingeringSocketPassedAlongStallsNothing) {
+  UniqueFd server(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(server.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(server.get(), 1), 0);
+  ASSERT_EQ(::getsockname(server.get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  UniqueFd lingering(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (::connect(lingering.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    GTEST_SKIP() << "no loopback here: " << std::strerror(errno);
+  UniqueFd peer(::accept(server.get(), nullptr, nullptr));  // never reads
+  const linger l{1, 60};
+  ASSERT_EQ(::setsockopt(lingering.get(), SOL_SOCKET, SO_LINGER, &l, sizeof l), 0);
+  std::vector<char> junk(1 << 16);
+  while (::send(lingering.get(), junk.data(), junk.size(), MSG_DONTWAIT) > 0) {
+  }
+  const std::string path = g_daemon->run_dir() + "/control.sock";
+  send_raw(path, std::string("status\0", 7), {{lingering.get()}});
+  lingering.reset();  // the daemon's copy is the last
+  const auto start = std::chrono::steady_clock::now();
+  int status = -1;
+  g_daemon->ctl({"status"}, &status);
+  EXPECT_EQ(status, 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20))
+      << "the control socket waited out the passed socket's linger";
 }
 
 // ------------------------------------------------------------ capture
