@@ -86,7 +86,9 @@ int value_ioctl(int fd, unsigned cmd, unsigned long v) {
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
   const bool mine = map != MAP_FAILED;  // else mapped already, or unmappable (EFAULT follows)
   g_value_unmappable = !mine && errno != EEXIST;
-  if (mine) std::memset(map, 0xa5, len);
+  // Junk where the daemon would wrongly read the value from; page 0 (root
+  // may map it) stays zero-filled, as a null pointer takes no memset.
+  if (mine && first != 0) std::memset(map, 0xa5, len);
   int r = ::ioctl(fd, cmd, v);
   int e = errno;
   if (mine) ::munmap(map, len);
