@@ -208,6 +208,12 @@ class SeccompFrontend::Loop {
   // The caller's descriptor fd, duplicated (pidfd_getfd).
   static UniqueFd caller_fd(pid_t pid, int fd, UniqueFd* pidfd);
   static bool id_valid(int lfd, uint64_t id);
+  // The caller of a pending notification, through a handle opened before
+  // the notification is found still pending (seccomp_unotify(2)): false
+  // when it is gone (nothing to answer) or was answered here because its
+  // credentials could not be read.
+  static bool identify(int lfd, const seccomp_notif& n, const std::string& what,
+                       ProcessHandle* process, Caller* caller);
   static void respond(int lfd, uint64_t id, long result);
   static void respond_continue(int lfd, uint64_t id);
   bool in_fd_reserve() const;
@@ -473,16 +479,9 @@ void SeccompFrontend::Loop::handle_open(int lfd, const seccomp_notif& n, int dir
   // The pid may have been reused since the request: everything read above
   // must come from the caller that is still waiting, and the credentials
   // are read through a handle opened before that check.
-  int err = 0;
-  const ProcessHandle process = ProcessHandle::open(pid, &err);
-  if (!id_valid(lfd, n.id)) {
-    CN_LOG(seccomp, debug) << "pid " << pid << " " << syscall << "(\"" << path
-                           << "\"): caller gone";
-    return;
-  }
+  ProcessHandle process;
   Caller caller;
-  if (!process || !Caller::of(process, &caller))
-    return respond(lfd, n.id, unidentified(pid, err));
+  if (!identify(lfd, n, std::string(syscall) + "(\"" + path + "\")", &process, &caller)) return;
   const std::string call = "pid " + std::to_string(pid) + " " + syscall + "(\"" + path + "\", " +
                            open_flags(flags) + ") = ";
 
@@ -627,14 +626,9 @@ void SeccompFrontend::Loop::handle_ioctl(int lfd, const seccomp_notif& n) {
   // The handle is opened first, then the notification checked: the caller's
   // memory and credentials are reached only through the handle, which
   // cannot reach a later process that reuses the pid.
-  int err = 0;
-  const ProcessHandle process = ProcessHandle::open(pid, &err);
-  if (!id_valid(lfd, n.id)) {
-    CN_LOG(seccomp, debug) << "pid " << pid << " " << describe_ioctl(cmd, arg) << ": caller gone";
-    return;
-  }
+  ProcessHandle process;
   Caller caller;
-  if (!process || !Caller::of(process, &caller)) return respond(lfd, n.id, unidentified(pid, err));
+  if (!identify(lfd, n, describe_ioctl(cmd, arg), &process, &caller)) return;
   ProcessMemory mem(process);
   long r;
   if (f) {
@@ -647,6 +641,20 @@ void SeccompFrontend::Loop::handle_ioctl(int lfd, const seccomp_notif& n) {
   CN_LOG(trace, debug) << "pid " << pid << " " << describe_ioctl(cmd, arg) << " = "
                        << (r < 0 ? failure(r) : std::to_string(r));
   respond(lfd, n.id, r);
+}
+
+bool SeccompFrontend::Loop::identify(int lfd, const seccomp_notif& n, const std::string& what,
+                                     ProcessHandle* process, Caller* caller) {
+  const auto pid = static_cast<pid_t>(n.pid);
+  int err = 0;
+  *process = ProcessHandle::open(pid, &err);
+  if (!id_valid(lfd, n.id)) {
+    CN_LOG(seccomp, debug) << "pid " << pid << " " << what << ": caller gone";
+    return false;
+  }
+  if (*process && Caller::of(*process, caller)) return true;
+  respond(lfd, n.id, unidentified(pid, err));
+  return false;
 }
 
 // Whether fewer than kFdReserve descriptors are left below RLIMIT_NOFILE:
@@ -673,14 +681,9 @@ void SeccompFrontend::Loop::handle_interface_ioctl(int lfd, const seccomp_notif&
                            << ": no network namespace for its socket: " << strerror(errno);
     return respond_continue(lfd, n.id);
   }
-  int err = 0;
-  const ProcessHandle process = ProcessHandle::open(pid, &err);
-  if (!id_valid(lfd, n.id)) {
-    CN_LOG(seccomp, debug) << "pid " << pid << " " << describe_ioctl(cmd, arg) << ": caller gone";
-    return;
-  }
+  ProcessHandle process;
   Caller caller;
-  if (!process || !Caller::of(process, &caller)) return respond(lfd, n.id, unidentified(pid, err));
+  if (!identify(lfd, n, describe_ioctl(cmd, arg), &process, &caller)) return;
   ProcessMemory mem(process);
   // get_user_ifreq: an ifreq the kernel cannot read either is its to refuse.
   ifreq ifr{};
