@@ -4,6 +4,7 @@
 // open, or the connect) arrived. Ids are kernel ids (as the daemon's own
 // user namespace sees them: /proc/PID/status maps them for its reader);
 // capabilities are the caller's effective set in its own user namespace.
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -44,6 +45,12 @@ struct Caller {
   // The network namespace the caller was in (nullptr: the daemon's own).
   std::shared_ptr<const Namespace> net_ns;
 
+  // Whether a message's SCM_CREDENTIALS (the sender's pid and real ids)
+  // are this caller's as identified: another process, or this one after it
+  // changed its ids (a root service that dropped to nobody), is not.
+  bool sent(const ucred& sender) const {
+    return sender.pid == pid && sender.uid == uid && sender.gid == gid;
+  }
   // in_egroup_p(): the effective gid or a supplementary group.
   bool in_group(gid_t g) const;
   // in_group_p(): the filesystem gid or a supplementary group.

@@ -29,7 +29,7 @@ int send_with_fds(int sock, std::span<const char> data, std::span<const int> fds
 }
 
 ssize_t receive_with_fds(int sock, std::span<char> buf, std::vector<UniqueFd>* fds, int flags,
-                         pid_t* sender_pid) {
+                         ucred* sender) {
   iovec iov{buf.data(), buf.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -42,14 +42,11 @@ ssize_t receive_with_fds(int sock, std::span<char> buf, std::vector<UniqueFd>* f
   ssize_t n = ::recvmsg(sock, &msg, flags | MSG_CMSG_CLOEXEC);
   if (n < 0) return -errno;
   std::vector<UniqueFd> received;
-  if (sender_pid) *sender_pid = 0;
+  if (sender) *sender = ucred{0, static_cast<uid_t>(-1), static_cast<gid_t>(-1)};
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS && sender_pid &&
-        c->cmsg_len >= CMSG_LEN(sizeof(ucred))) {
-      ucred cred;
-      std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
-      *sender_pid = cred.pid;
-    }
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS && sender &&
+        c->cmsg_len >= CMSG_LEN(sizeof(ucred)))
+      std::memcpy(sender, CMSG_DATA(c), sizeof *sender);
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
     for (size_t i = 0; i < count; ++i) {

@@ -4,6 +4,7 @@
 // is wrong with the message (empty, cut, several control messages): the
 // caller gets them all as UniqueFd, so one it does not use is closed, and a
 // peer cannot make the receiver keep descriptors by sending odd messages.
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -24,9 +25,10 @@ int send_with_fds(int sock, std::span<const char> data, std::span<const int> fds
 // closed, off this thread (core/fd_reaper.h), when fds is null). The
 // message's length, 0 for an empty message or the end of the stream, or
 // -errno: -EMSGSIZE when the data or the descriptors did not fit, and then
-// no descriptor is kept. *sender_pid: the sending process, where the
-// socket has SO_PASSCRED (0 when the message carried no credentials).
+// no descriptor is kept. *sender: the sending process and its real uid
+// and gid, where the socket has SO_PASSCRED (pid 0 when the message
+// carried no credentials).
 ssize_t receive_with_fds(int sock, std::span<char> buf, std::vector<UniqueFd>* fds, int flags = 0,
-                         pid_t* sender_pid = nullptr);
+                         ucred* sender = nullptr);
 
 }  // namespace cusenet

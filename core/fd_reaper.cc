@@ -1,7 +1,6 @@
 #include "core/fd_reaper.h"
 
 #include <sys/socket.h>
-#include <sys/stat.h>
 
 #include <condition_variable>
 #include <deque>
@@ -17,11 +16,10 @@ namespace {
 class Reaper {
  public:
   void push(UniqueFd fd) {
-    struct stat st {};
-    if (::fstat(fd.get(), &st) == 0 && S_ISSOCK(st.st_mode)) {
-      const linger now{1, 0};
-      ::setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &now, sizeof now);
-    }
+    // Not fstat'd first: on a FUSE file that would ask its server. On
+    // anything but a socket this fails with ENOTSOCK, harmlessly.
+    const linger now{1, 0};
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &now, sizeof now);
     std::lock_guard lock(mu_);
     queue_.push_back(fd.release());
     if (threads_ < kThreads && idle_ == 0) {

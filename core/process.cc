@@ -48,8 +48,11 @@ ProcessHandle ProcessHandle::of_peer(int socket, int* err) {
   int pidfd = -1;
   len = sizeof pidfd;
   if (::getsockopt(socket, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) != 0) {
-    // Before Linux 6.5 there is no pidfd of the peer: the pid is all there is.
-    return open(cred.pid, err);
+    // Before Linux 6.5 there is no pidfd of the peer: the pid is all there
+    // is. Any other failure (a peer that has exited) is a peer gone.
+    if (errno == ENOPROTOOPT) return open(cred.pid, err);
+    *err = -ESRCH;
+    return {};
   }
   UniqueFd peer(pidfd);
   ProcessHandle h = open(cred.pid, err);

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/capability.h"
 #include "core/log.h"
 
 namespace cusenet {
@@ -72,6 +73,12 @@ long KernelTtys::ioctl(const Caller& caller, const UniqueFd& pidfd, const Unique
     // rest (its N_TTY, a fault, a discipline it has and we do not).
     int disc;
     if (cmd != TIOCSETD || !mem.get(arg, &disc) || disc == N_TTY) return 0;
+    // A discipline run here costs the daemon a thread, descriptors, and
+    // I/O on a file description the caller shares (and could make block):
+    // it is for whoever could use it, CAP_NET_ADMIN (every discipline of
+    // the table carries PPP, and /dev/ppp takes that); to others the
+    // kernel answers, as for a discipline this daemon does not have.
+    if (!capable(caller, CAP_NET_ADMIN)) return 0;
     int err = 0;
     // Not a tty (TCGETS on the caller's own file fails): the kernel's ENOTTY.
     if (!ldiscs_->get(disc, &err) || !::isatty(tty.get())) return 0;

@@ -53,8 +53,8 @@ namespace cusenet {
 
 class KernelTtys {
  public:
-  // The bypass of the daemon's own pty face whose slave is rdev, nullptr for
-  // any other tty.
+  // The bypass of the daemon's own pty face whose slave is the tty st
+  // (device number and devpts instance), nullptr for any other tty.
   using OwnPtys = std::function<std::unique_ptr<PtyFace::Bypass>(const struct stat& st)>;
   explicit KernelTtys(std::shared_ptr<LdiscTable> ldiscs, OwnPtys own_ptys = {});
   // Detaches every discipline.

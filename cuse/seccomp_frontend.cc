@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/kcmp.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <linux/sockios.h>
@@ -346,7 +347,18 @@ void SeccompFrontend::Loop::on_inbox() {
     std::lock_guard lock(adopt_mu_);
     adopted.swap(adopted_);
   }
+  const pid_t self = ::getpid();
   for (auto& fd : adopted) {
+    // The same listener handed over again (any client may send one as
+    // often as it likes) is served once: another copy would only hold a
+    // descriptor of the daemon.
+    if (std::any_of(listeners_.begin(), listeners_.end(), [&](const auto& l) {
+          return ::syscall(SYS_kcmp, self, self, KCMP_FILE, l->fd.get(), fd.get()) == 0;
+        })) {
+      CN_LOG_LIMITED(seccomp, info, 0u) << "a listener already served was handed over again";
+      live_listeners.fetch_sub(1);
+      continue;
+    }
     auto l = std::make_unique<Listener>(std::move(fd));
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -498,10 +510,12 @@ void SeccompFrontend::Loop::handle_open(int lfd, const seccomp_notif& n, int dir
   // never the daemon's last kFdReserve descriptors (ENFILE, the daemon's
   // table being the one that is full).
   const bool limited = !capable(caller, CAP_NET_ADMIN);
-  if (!refuse && limited && (files_of_uid_[caller.uid] >= kFilesPerUid || in_fd_reserve())) {
+  const auto held = files_of_uid_.find(caller.uid);
+  const size_t of_uid = held == files_of_uid_.end() ? 0 : held->second;
+  if (!refuse && limited && (of_uid >= kFilesPerUid || in_fd_reserve())) {
     CN_LOG_LIMITED(seccomp, warning, caller.uid)
         << "pid " << pid << " (uid " << caller.uid << ") " << syscall << ": refused, "
-        << files_of_uid_[caller.uid] << " files of the uid open, at most " << kFilesPerUid
+        << of_uid << " files of the uid open, at most " << kFilesPerUid
         << " and never the daemon's last " << kFdReserve << " descriptors";
     refuse = -ENFILE;
   }

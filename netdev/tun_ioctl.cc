@@ -248,7 +248,8 @@ long TunFile::attached_ioctl(const Caller& caller, TunInterface& tun, unsigned c
       // ours goes with our fd. The emulated interface persists here.
       if (bool(arg) != bool(tun.flags() & IFF_PERSIST)) {
         tun.set_flags(IFF_PERSIST, arg ? IFF_PERSIST : 0);
-        CN_LOG(tun, info) << tun.name() << ": persist " << (arg ? "on" : "off");
+        CN_LOG_LIMITED(tun, info, caller.uid)
+            << log::escape(tun.name()) << ": persist " << (arg ? "on" : "off");
       }
       return 0;
     case TUNSETOWNER: {
@@ -257,7 +258,7 @@ long TunFile::attached_ioctl(const Caller& caller, TunInterface& tun, unsigned c
       if (!uid || *uid == static_cast<uid_t>(-1))
         return refuse(-EINVAL, cmd, "uid " + std::to_string(static_cast<uint32_t>(arg)) + " not mapped in the caller's user namespace");
       tun.owner = *uid;
-      CN_LOG(tun, info) << tun.name() << ": owner " << *uid;
+      CN_LOG_LIMITED(tun, info, caller.uid) << log::escape(tun.name()) << ": owner " << *uid;
       mirror(tun, "owner", *uid, tun.link().set_owner(*uid));
       return 0;
     }
@@ -266,7 +267,7 @@ long TunFile::attached_ioctl(const Caller& caller, TunInterface& tun, unsigned c
       if (!gid || *gid == static_cast<gid_t>(-1))
         return refuse(-EINVAL, cmd, "gid " + std::to_string(static_cast<uint32_t>(arg)) + " not mapped in the caller's user namespace");
       tun.group = *gid;
-      CN_LOG(tun, info) << tun.name() << ": group " << *gid;
+      CN_LOG_LIMITED(tun, info, caller.uid) << log::escape(tun.name()) << ": group " << *gid;
       mirror(tun, "group", *gid, tun.link().set_group(*gid));
       return 0;
     }
@@ -274,7 +275,8 @@ long TunFile::attached_ioctl(const Caller& caller, TunInterface& tun, unsigned c
       // Only while down; the stack is asked, as its reports may lag behind.
       if (tun.up_now()) return refuse(-EBUSY, cmd, "the interface is up");
       tun.link_type = static_cast<unsigned short>(arg);
-      CN_LOG(tun, info) << tun.name() << ": link type " << tun.link_type;
+      CN_LOG_LIMITED(tun, info, caller.uid)
+          << log::escape(tun.name()) << ": link type " << tun.link_type;
       return 0;
     case TUNSETOFFLOAD:
       // Offloads allow the stack to send unfinished frames; ours are always

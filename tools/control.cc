@@ -32,7 +32,7 @@ bool make_address(const std::string& path, sockaddr_un* addr) {
 
 // One whole message and its descriptors; -errno, or -EPIPE at end of stream
 // (an empty message reads the same, and its descriptors are closed).
-int receive_message(int fd, std::string* data, std::vector<UniqueFd>* fds, pid_t* sender = nullptr) {
+int receive_message(int fd, std::string* data, std::vector<UniqueFd>* fds, ucred* sender = nullptr) {
   data->assign(kMaxMessage, '\0');
   ssize_t n = receive_with_fds(fd, *data, fds, 0, sender);
   if (n < 0) return static_cast<int>(n);
@@ -157,7 +157,7 @@ void Server::serve() {
 // over a seccomp listener), and serialising them keeps the handlers simple.
 void Server::answer(int conn, Request req) {
   std::string data;
-  pid_t sender = 0;
+  ucred sender{};
   if (int err = receive_message(conn, &data, &req.fds, &sender)) {
     CN_LOG_LIMITED(control, warning, req.pid) << "bad request from pid " << req.pid << ": " << std::strerror(-err);
     return;
@@ -165,9 +165,11 @@ void Server::answer(int conn, Request req) {
   // Judged as the process that connected: a request from another one (the
   // socket inherited or passed) is judged as nobody, as a netlink socket
   // checks its opener and its sender both.
-  if (sender != req.pid) {
+  if (req.identified && !req.caller.sent(sender)) {
     CN_LOG_LIMITED(control, warning, req.pid)
-        << "request of pid " << sender << " on the connection of pid " << req.pid << " refused";
+        << "request of pid " << sender.pid << " (uid " << sender.uid
+        << ") on the connection of pid " << req.pid << " (uid " << req.caller.uid
+        << ") judged as nobody's";
     req.identified = false;
   }
   for (size_t start = 0; start < data.size();) {

@@ -263,8 +263,8 @@ struct Daemon {
     if (cmd == "capture") return capture.open(req);
     if (cmd == "adopt") {
       if (req.fds.size() != 1) return {2, "adopt needs exactly one seccomp listener\n"};
-      CN_LOG(daemon, info) << "supervising process tree of pid " << req.pid << " (uid "
-                           << req.caller.uid << ")";
+      CN_LOG_LIMITED(daemon, info, req.caller.uid)
+          << "supervising process tree of pid " << req.pid << " (uid " << req.caller.uid << ")";
       if (seccomp.adopt(std::move(req.fds[0])) != 0) return {2, "adopt takes a seccomp listener\n"};
       return {0, ""};
     }

@@ -14,6 +14,11 @@ namespace cusenet {
 namespace {
 
 constexpr size_t kMaxRequest = 65536;
+#ifdef SO_PASSRIGHTS
+constexpr int kSoPassRights = SO_PASSRIGHTS;
+#else
+constexpr int kSoPassRights = 83;  // Linux 6.16's, which the C library may not know yet
+#endif
 
 }  // namespace
 
@@ -28,6 +33,10 @@ int RtnlServer::start(UniqueFd listening) {
   // before its connection was accepted.
   const int on = 1;
   if (::setsockopt(listen_.get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0) return -errno;
+  // No client has a descriptor to pass here: refused at its sendmsg (EPERM)
+  // from Linux 6.16 on; before, what arrives is closed off this thread.
+  const int off = 0;
+  ::setsockopt(listen_.get(), SOL_SOCKET, kSoPassRights, &off, sizeof off);
   spare_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (!spare_) return -errno;
   try {
@@ -116,7 +125,7 @@ void RtnlServer::close(int fd) {
 
 void RtnlServer::receive(Connection& c) {
   std::vector<char> buf(kMaxRequest);
-  pid_t sender = 0;
+  ucred sender{};
   // Descriptors a client attaches are closed off this thread: their last
   // close may block (core/fd_reaper.h).
   ssize_t n = receive_with_fds(c.fd.get(), buf, nullptr, 0, &sender);
@@ -127,12 +136,13 @@ void RtnlServer::receive(Connection& c) {
   // socket inherited or passed on) is judged as nobody's: netlink checks
   // the socket's opener and the sender both.
   RtnlPeer stranger;
-  if (sender != c.peer.caller.pid) {
+  const bool own = c.peer.caller.sent(sender);
+  if (!own) {
     stranger = c.peer;
     stranger.caller.cap_effective = 0;
     stranger.caller.uid = stranger.caller.euid = static_cast<uid_t>(-1);
   }
-  RtnlPeer& peer = sender == c.peer.caller.pid ? c.peer : stranger;
+  RtnlPeer& peer = own ? c.peer : stranger;
   const bool whole = rtnl_answer(
       table_, peer, std::as_bytes(std::span(buf).first(static_cast<size_t>(n))),
       [this, &c](const rtnl::Bytes& out) { send(c, out); }, [this, &c] { return admit(c); });
