@@ -17,12 +17,18 @@
 #include <thread>
 
 namespace cusenet::testing {
-namespace {
 
 std::string env_or(const char* name, const char* fallback) {
   const char* v = std::getenv(name);
   return v && *v ? v : fallback;
 }
+
+int run(const std::string& cmd) {
+  int st = std::system((cmd + " >/dev/null 2>&1").c_str());
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+namespace {
 
 pid_t spawn(const std::vector<std::string>& argv, int stdout_fd, const std::vector<std::string>& env = {}) {
   pid_t pid = ::fork();

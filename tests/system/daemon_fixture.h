@@ -47,6 +47,11 @@ class Daemon {
 // Reason to skip when the machine cannot run system tests, or "" when it can.
 std::string system_test_unavailable();
 
+// $name, or fallback when it is unset or empty.
+std::string env_or(const char* name, const char* fallback);
+// A shell command run quietly; its exit status (-1 when it did not exit).
+int run(const std::string& cmd);
+
 // The daemon on the CUSE frontend, as the VM tier runs it (tests/vm/cuse.sh:
 // /dev/cuse, the kernel's TUN moved to $CUSENET_KERNEL_TUN); nullptr with
 // the reason to skip in *why. extra: further cusenetd arguments.

@@ -56,15 +56,8 @@ uid_t g_uid = 0;
 gid_t g_gid = 0;
 bool g_created_user = false;
 
-std::string env_or(const char* name, const char* fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? v : fallback;
-}
-
-int run(const std::string& cmd) {
-  int st = std::system((cmd + " >/dev/null 2>&1").c_str());
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+using testing::env_or;
+using testing::run;
 
 // Runs fn in a child that has dropped to the test user; its return value
 // is the child's exit status (255 when it could not drop).

@@ -53,15 +53,8 @@ constexpr int kTimeoutMs = 5000;
 std::string g_skip;
 std::unique_ptr<testing::Daemon> g_daemon;
 
-std::string env_or(const char* name, const char* fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? v : fallback;
-}
-
-int run(const std::string& cmd) {
-  int st = std::system((cmd + " >/dev/null 2>&1").c_str());
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+using testing::env_or;
+using testing::run;
 
 // A child process with its stdout and stderr on one pipe.
 struct Child {

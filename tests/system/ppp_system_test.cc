@@ -60,6 +60,27 @@ Bytes ppp_frame(uint16_t proto, const Bytes& payload) {
   return f;
 }
 
+sockaddr_in inet(uint32_t ip, uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(ip);
+  a.sin_port = htons(port);
+  return a;
+}
+
+// A UDP socket bound to ip:port (an empty fd when that fails).
+UniqueFd udp_socket(uint32_t ip, uint16_t port) {
+  UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  const sockaddr_in local = inet(ip, port);
+  if (::bind(sock.get(), reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0) sock.reset();
+  return sock;
+}
+
+ssize_t udp_send(int sock, uint32_t ip, uint16_t port, const std::string& data) {
+  const sockaddr_in to = inet(ip, port);
+  return ::sendto(sock, data.data(), data.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to);
+}
+
 // An IPv4 UDP datagram with a correct header checksum (UDP checksum 0: none).
 Bytes udp4(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, const std::string& data) {
   Bytes p(28 + data.size());
@@ -155,6 +176,13 @@ class PppSystemTest : public ::testing::Test {
     if (n < 0) return std::nullopt;
     buf.resize(static_cast<size_t>(n));
     return buf;
+  }
+  // The first IP frame among the next few: the stack may send IPv6 router
+  // solicitations and the like first.
+  static std::optional<Bytes> read_ip_frame(int fd) {
+    std::optional<Bytes> f;
+    for (int i = 0; i < 10 && (!f || f->size() < 2 || (*f)[1] != 0x21); ++i) f = read_frame(fd);
+    return f;
   }
   static void write_frame(int fd, const Bytes& f) {
     ASSERT_EQ(::write(fd, f.data(), f.size()), static_cast<ssize_t>(f.size())) << std::strerror(errno);
@@ -265,20 +293,10 @@ TEST_F(PppSystemTest, PppdSequenceBringsUpPpp0AndCarriesIpBothWays) {
   ASSERT_NO_FATAL_FAILURE(configure_ppp0(kLocalIp, kPeerIp));
 
   // Out: a datagram to the peer leaves through ppp0 and crosses the wire.
-  UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  sockaddr_in local{};
-  local.sin_family = AF_INET;
-  local.sin_addr.s_addr = htonl(kLocalIp);
-  local.sin_port = htons(4000);
-  ASSERT_EQ(::bind(sock.get(), reinterpret_cast<sockaddr*>(&local), sizeof local), 0) << std::strerror(errno);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_addr.s_addr = htonl(kPeerIp);
-  to.sin_port = htons(5000);
-  ASSERT_EQ(::sendto(sock.get(), "hello", 5, 0, reinterpret_cast<sockaddr*>(&to), sizeof to), 5);
-  std::optional<Bytes> out;
-  // The stack may send IPv6 router solicitations and the like first.
-  for (int i = 0; i < 10 && (!out || out->size() < 2 || (*out)[1] != 0x21); ++i) out = read_frame(peer.get());
+  UniqueFd sock = udp_socket(kLocalIp, 4000);
+  ASSERT_TRUE(sock) << std::strerror(errno);
+  ASSERT_EQ(udp_send(sock.get(), kPeerIp, 5000, "hello"), 5);
+  const std::optional<Bytes> out = read_ip_frame(peer.get());
   ASSERT_TRUE(out) << "nothing crossed the wire";
   ASSERT_EQ(out->size(), 2u + 28 + 5);
   EXPECT_EQ((*out)[0], 0x00);
@@ -363,20 +381,10 @@ TEST_F(PppSystemTest, PppStatsIoctlsOnASocketAreAnsweredForSupervisedProcesses) 
   ASSERT_NO_FATAL_FAILURE(configure_ppp0(kLocalIp, kPeerIp));
 
   // One datagram each way.
-  UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  sockaddr_in local{};
-  local.sin_family = AF_INET;
-  local.sin_addr.s_addr = htonl(kLocalIp);
-  local.sin_port = htons(4000);
-  ASSERT_EQ(::bind(sock.get(), reinterpret_cast<sockaddr*>(&local), sizeof local), 0) << std::strerror(errno);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_addr.s_addr = htonl(kPeerIp);
-  to.sin_port = htons(5000);
-  ASSERT_EQ(::sendto(sock.get(), "hello", 5, 0, reinterpret_cast<sockaddr*>(&to), sizeof to), 5);
-  std::optional<Bytes> out;
-  for (int i = 0; i < 10 && (!out || out->size() < 2 || (*out)[1] != 0x21); ++i) out = read_frame(peer.get());
-  ASSERT_TRUE(out) << "nothing crossed the wire";
+  UniqueFd sock = udp_socket(kLocalIp, 4000);
+  ASSERT_TRUE(sock) << std::strerror(errno);
+  ASSERT_EQ(udp_send(sock.get(), kPeerIp, 5000, "hello"), 5);
+  ASSERT_TRUE(read_ip_frame(peer.get())) << "nothing crossed the wire";
   write_frame(peer.get(), ppp_frame(PPP_IP, udp4(kPeerIp, kLocalIp, 5000, 4000, "world")));
   pollfd p{sock.get(), POLLIN, 0};
   ASSERT_EQ(::poll(&p, 1, 3000), 1) << "the datagram did not arrive";
