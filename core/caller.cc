@@ -116,7 +116,7 @@ bool Caller::of_peer(int socket, Caller* out) {
 
 bool Caller::of_process(pid_t pid, Caller* out) {
   int err = 0;
-  const ProcessHandle h = ProcessHandle::open(pid, &err);
+  const ProcessHandle h = ProcessHandle::open(pid, &err, false);
   return h && of(h, out);
 }
 

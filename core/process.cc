@@ -15,7 +15,7 @@
 
 namespace cusenet {
 
-ProcessHandle ProcessHandle::open(pid_t pid, int* err) {
+ProcessHandle ProcessHandle::open(pid_t pid, int* err, bool memory) {
   ProcessHandle h;
   if (pid <= 0) {
     *err = -ESRCH;
@@ -28,8 +28,8 @@ ProcessHandle ProcessHandle::open(pid_t pid, int* err) {
     return h;
   }
   // Opened now, while the pid is known to be the caller's; used later.
-  h.mem_.reset(::openat(h.dir_.get(), "mem", O_RDWR | O_CLOEXEC));
-  if (!h.mem_) {
+  if (memory) h.mem_.reset(::openat(h.dir_.get(), "mem", O_RDWR | O_CLOEXEC));
+  if (memory && !h.mem_) {
     *err = -errno;
     h.dir_.reset();
     return h;
@@ -50,12 +50,12 @@ ProcessHandle ProcessHandle::of_peer(int socket, int* err) {
   if (::getsockopt(socket, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) != 0) {
     // Before Linux 6.5 there is no pidfd of the peer: the pid is all there
     // is. Any other failure (a peer that has exited) is a peer gone.
-    if (errno == ENOPROTOOPT) return open(cred.pid, err);
+    if (errno == ENOPROTOOPT) return open(cred.pid, err, false);
     *err = -ESRCH;
     return {};
   }
   UniqueFd peer(pidfd);
-  ProcessHandle h = open(cred.pid, err);
+  ProcessHandle h = open(cred.pid, err, false);
   // Alive now means the pid has not been reused: /proc/PID was the peer's.
   if (h && ::syscall(SYS_pidfd_send_signal, peer.get(), 0, nullptr, 0) != 0) {
     *err = -ESRCH;

@@ -14,10 +14,11 @@ namespace cusenet {
 class ProcessHandle {
  public:
   ProcessHandle() = default;
-  // /proc/PID and its mem file (a thread id works as well as a process id).
-  // An empty handle with -errno in *err when the process is gone.
-  static ProcessHandle open(pid_t pid, int* err);
-  // The peer of a connected unix socket:
+  // /proc/PID, and its mem file where the caller's memory is to be reached
+  // (a thread id works as well as a process id). An empty handle with
+  // -errno in *err when the process is gone.
+  static ProcessHandle open(pid_t pid, int* err, bool memory = true);
+  // The peer of a connected unix socket (its credentials only, no memory):
   // SO_PEERCRED's pid, confirmed by SO_PEERPIDFD to be the same process
   // after /proc/PID was opened.
   static ProcessHandle of_peer(int socket, int* err);
