@@ -54,6 +54,10 @@ class Device {
   // would refuse the caller).
   virtual std::shared_ptr<OpenFile> open(const Caller& caller, int flags, Notify notify,
                                          int* err) = 0;
+  // Whether a file, once ioctl `cmd` has succeeded on it, carries data
+  // frames at rate (tun after TUNSETIFF): a frontend with a faster but less
+  // faithful way to move frames may switch to it then.
+  virtual bool carries_data_after(unsigned /*cmd*/) const { return false; }
 };
 
 }  // namespace cusenet

@@ -1,9 +1,11 @@
 #include "cuse/fuse_frontend.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "core/user_memory.h"
@@ -41,6 +43,7 @@ struct FuseOps {
       fuse_reply_err(req, ENOTDIR);
       return;
     }
+    if (parent == fe.carriers_ino_) return lookup_carrier(req, name);
     auto it = dir->children.find(name);
     if (it == dir->children.end()) {
       fuse_reply_err(req, ENOENT);
@@ -53,8 +56,38 @@ struct FuseOps {
     fuse_reply_entry(req, &e);
   }
 
+  // Only the daemon thread the file is offered to finds its name; not
+  // cached, so that nobody finds it later.
+  static void lookup_carrier(fuse_req_t req, const char* name) {
+    FuseFrontend& fe = frontend(req);
+    char* end = nullptr;
+    errno = 0;
+    const uint64_t fh = std::strtoull(name, &end, 10);
+    if (errno || !end || *end || !fe.core_->offered_to(fh, fuse_req_ctx(req)->pid)) {
+      fuse_reply_err(req, ENOENT);
+      return;
+    }
+    fuse_entry_param e{};
+    e.ino = FuseFrontend::kCarrierBase + fh;
+    e.attr_timeout = kCacheSeconds;
+    fe.fill_carrier_attr(e.ino, &e.attr);
+    fuse_reply_entry(req, &e);
+  }
+
+  static bool is_carrier(fuse_ino_t ino) { return ino >= FuseFrontend::kCarrierBase; }
+
   static void getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
     FuseFrontend& fe = frontend(req);
+    if (is_carrier(ino)) {
+      if (!fe.core_->known(ino - FuseFrontend::kCarrierBase)) {
+        fuse_reply_err(req, ENOENT);
+        return;
+      }
+      struct stat st;
+      fe.fill_carrier_attr(ino, &st);
+      fuse_reply_attr(req, &st, kCacheSeconds);
+      return;
+    }
     if (!fe.node(ino)) {
       fuse_reply_err(req, ENOENT);
       return;
@@ -68,6 +101,10 @@ struct FuseOps {
   // owner and mode belong to the device.
   static void setattr(fuse_req_t req, fuse_ino_t ino, struct stat*, int to_set, fuse_file_info*) {
     FuseFrontend& fe = frontend(req);
+    if (is_carrier(ino)) {
+      fuse_reply_err(req, EPERM);
+      return;
+    }
     if (!fe.node(ino)) {
       fuse_reply_err(req, ENOENT);
       return;
@@ -107,6 +144,7 @@ struct FuseOps {
 
   static void open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     FuseFrontend& fe = frontend(req);
+    if (is_carrier(ino)) return fe.core_->open_offered(req, ino - FuseFrontend::kCarrierBase, fi);
     const FuseFrontend::Node* n = fe.node(ino);
     if (!n) {
       fuse_reply_err(req, ENOENT);
@@ -216,6 +254,10 @@ int FuseFrontend::build_tree() {
       dir = ino;
     }
   }
+  if (nodes_[0].children.count(".carriers")) return -EEXIST;
+  nodes_.push_back(Node{".carriers", 1, nullptr, {}});
+  carriers_ino_ = nodes_.size();
+  nodes_[0].children.emplace(".carriers", carriers_ino_);
   return 0;
 }
 
@@ -231,7 +273,8 @@ void FuseFrontend::fill_attr(uint64_t ino, struct stat* st) const {
     st->st_mode = S_IFREG | (n.device->mode() & 07777);
     st->st_nlink = 1;
   } else {
-    st->st_mode = S_IFDIR | 0755;
+    // .carriers holds the daemon's own files: nobody else looks in.
+    st->st_mode = S_IFDIR | (ino == carriers_ino_ ? 0700 : 0755);
     st->st_nlink = 2;
     for (const auto& [name, child] : n.children)
       if (!nodes_[child - 1].device) ++st->st_nlink;
@@ -239,6 +282,33 @@ void FuseFrontend::fill_attr(uint64_t ino, struct stat* st) const {
   st->st_uid = ::geteuid();
   st->st_gid = ::getegid();
   st->st_atime = st->st_mtime = st->st_ctime = mounted_at_;
+}
+
+void FuseFrontend::fill_carrier_attr(uint64_t ino, struct stat* st) const {
+  std::memset(st, 0, sizeof *st);
+  st->st_ino = ino;
+  st->st_mode = S_IFREG | 0600;
+  st->st_nlink = 1;
+  st->st_uid = ::geteuid();
+  st->st_gid = ::getegid();
+  st->st_atime = st->st_mtime = st->st_ctime = mounted_at_;
+}
+
+RequestCore::Reservation FuseFrontend::reserve_carrier() { return core_->reserve(); }
+
+void FuseFrontend::withdraw_carrier(uint64_t fh) { core_->withdraw(fh); }
+
+UniqueFd FuseFrontend::open_carrier(uint64_t fh, std::shared_ptr<OpenFile> file,
+                                    const Device& device, int flags, int* err) {
+  core_->offer(fh, std::move(file), &device, static_cast<pid_t>(::gettid()));
+  UniqueFd fd;
+  if (carriers_dir_)
+    fd.reset(::openat(carriers_dir_.get(), std::to_string(fh).c_str(),
+                      (flags & (O_ACCMODE | O_NONBLOCK)) | O_CLOEXEC | O_NOCTTY));
+  *err = fd ? 0 : carriers_dir_ ? -errno : -ENODEV;
+  // Claimed by the open, or nobody's: either way no longer offered.
+  if (!fd) core_->withdraw(fh);
+  return fd;
 }
 
 int FuseFrontend::start() {
@@ -276,6 +346,11 @@ int FuseFrontend::start() {
     fuse_session_destroy(std::exchange(session_, nullptr));
     return r;
   }
+  carriers_dir_.reset(
+      ::open((mountpoint_ + "/.carriers").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!carriers_dir_)
+    CN_LOG(fuse, warning) << mountpoint_ << "/.carriers: " << std::strerror(errno)
+                          << ": supervised programs get sockets only";
   CN_LOG(fuse, info) << "serving " << devices_.size() << " device(s) as files below "
                      << mountpoint_;
   return 0;
@@ -283,6 +358,7 @@ int FuseFrontend::start() {
 
 void FuseFrontend::stop() {
   if (!session_) return;
+  carriers_dir_.reset();
   loop_->stop();
   core_->shutdown();
   fuse_session_unmount(session_);

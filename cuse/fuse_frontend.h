@@ -18,13 +18,14 @@
 #include <string>
 #include <vector>
 
+#include "core/fd.h"
 #include "core/file.h"
+#include "cuse/fuse_requests.h"
 
 struct fuse_session;
 
 namespace cusenet {
 
-class RequestCore;
 class SessionLoop;
 
 class FuseFrontend {
@@ -45,6 +46,20 @@ class FuseFrontend {
 
   const std::string& mountpoint() const { return mountpoint_; }
 
+  // Files handed to supervised programs (cuse/seccomp_frontend.h): each is
+  // a node of its own below ".carriers", which lists nothing and resolves
+  // a name only for the daemon thread it is offered to. reserve_carrier()
+  // before the device opens the file (its Notify is the one to give the
+  // device), then open_carrier() on the same thread, never a session
+  // thread: the new FUSE file with flags' access mode and O_NONBLOCK, or
+  // an empty fd with -errno in *err (the reservation is withdrawn then,
+  // and the file not released).
+  RequestCore::Reservation reserve_carrier();
+  UniqueFd open_carrier(uint64_t fh, std::shared_ptr<OpenFile> file, const Device& device,
+                        int flags, int* err);
+  // A reservation whose file was never opened.
+  void withdraw_carrier(uint64_t fh);
+
   // Leak checks.
   size_t open_files() const;
   size_t parked_requests() const;
@@ -62,10 +77,15 @@ class FuseFrontend {
   int build_tree();
   const Node* node(uint64_t ino) const;
   void fill_attr(uint64_t ino, struct stat* st) const;
+  // A carrier's inode number is kCarrierBase + its fh.
+  static constexpr uint64_t kCarrierBase = uint64_t{1} << 32;
+  void fill_carrier_attr(uint64_t ino, struct stat* st) const;
 
   std::vector<Device*> devices_;
   std::string mountpoint_;
   std::vector<Node> nodes_;  // inode ino at nodes_[ino - 1]; 1 is the root
+  uint64_t carriers_ino_ = 0;
+  UniqueFd carriers_dir_;  // O_PATH, opened once mounted
   std::unique_ptr<RequestCore> core_;
   std::unique_ptr<SessionLoop> loop_;
   fuse_session* session_ = nullptr;

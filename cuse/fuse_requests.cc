@@ -225,11 +225,80 @@ void RequestCore::open(fuse_req_t req, Device& device, const fuse_file_info* fi)
     fuse_reply_err(req, -err);
     return;
   }
+  Handle h{file, &device, waiters, {}};
   {
     std::lock_guard lock(mu_);
-    files_.emplace(fh, Handle{file, &device, waiters, {}});
+    files_.emplace(fh, h);
   }
-  TRACE(pid, &device) << "open(" << open_flags(fi->flags) << ") = fh " << fh;
+  reply_open(req, fh, h, pid, fi->flags);
+}
+
+RequestCore::Reservation RequestCore::reserve() {
+  uint64_t fh;
+  {
+    std::lock_guard lock(mu_);
+    fh = next_fh_++;
+  }
+  auto waiters = std::make_shared<Waiters>();
+  std::lock_guard lock(mu_);
+  offers_.emplace(fh, Offer{Handle{nullptr, nullptr, waiters, {}}, 0});
+  return {fh, [wakeups = wakeups_, waiters, fh] { waiters->notify(*wakeups, fh); }};
+}
+
+void RequestCore::offer(uint64_t fh, std::shared_ptr<OpenFile> file, const Device* device,
+                        pid_t opener) {
+  std::lock_guard lock(mu_);
+  auto it = offers_.find(fh);
+  if (it == offers_.end()) return;
+  it->second.handle.file = std::move(file);
+  it->second.handle.device = device;
+  it->second.opener = opener;
+}
+
+bool RequestCore::offered_to(uint64_t fh, pid_t tid) const {
+  std::lock_guard lock(mu_);
+  auto it = offers_.find(fh);
+  return it != offers_.end() && it->second.handle.file && it->second.opener == tid;
+}
+
+void RequestCore::open_offered(fuse_req_t req, uint64_t fh, const fuse_file_info* fi) {
+  const pid_t pid = pid_of(req);
+  Handle h;
+  {
+    std::lock_guard lock(mu_);
+    auto it = offers_.find(fh);
+    // Only the thread it was offered to, once: a process that found the
+    // node (it is not listed) cannot take another's file.
+    if (it == offers_.end() || !it->second.handle.file || it->second.opener != pid) {
+      fuse_reply_err(req, ENOENT);
+      return;
+    }
+    h = std::move(it->second.handle);
+    offers_.erase(it);
+    files_.emplace(fh, h);
+  }
+  reply_open(req, fh, h, pid, fi->flags);
+}
+
+void RequestCore::withdraw(uint64_t fh) {
+  std::shared_ptr<Waiters> waiters;
+  {
+    std::lock_guard lock(mu_);
+    auto it = offers_.find(fh);
+    if (it == offers_.end()) return;
+    waiters = it->second.handle.waiters;
+    offers_.erase(it);
+  }
+  waiters->close();
+}
+
+bool RequestCore::known(uint64_t fh) const {
+  std::lock_guard lock(mu_);
+  return offers_.count(fh) != 0 || files_.count(fh) != 0;
+}
+
+void RequestCore::reply_open(fuse_req_t req, uint64_t fh, const Handle& h, pid_t pid, int flags) {
+  TRACE(pid, h.device) << "open(" << open_flags(flags) << ") = fh " << fh;
   // Built by hand because libfuse 3.14 cannot ask for FOPEN_STREAM: without
   // it the kernel treats a FUSE file as a regular one and serializes reads
   // and writes on a shared file description (f_pos_lock), so a parked read
@@ -242,13 +311,13 @@ void RequestCore::open(fuse_req_t req, Device& device, const fuse_file_info* fi)
   if (fuse_reply_iov(req, &iov, 1) != 0) {
     // The kernel dropped the open (the caller died): it will never send
     // the release, so the file is released here.
-    CORE_LOG(info) << "open of " << device.name() << " by pid " << pid << " abandoned";
+    CORE_LOG(info) << "open of " << h.device->name() << " by pid " << pid << " abandoned";
     {
       std::lock_guard lock(mu_);
       files_.erase(fh);
     }
-    waiters->close();
-    file->release();
+    h.waiters->close();
+    h.file->release();
   }
 }
 
@@ -457,11 +526,14 @@ void RequestCore::run_wakeups() {
 void RequestCore::shutdown() {
   wakeups_->close();
   std::unordered_map<uint64_t, Handle> files;
+  std::unordered_map<uint64_t, Offer> offers;
   {
     std::lock_guard lock(mu_);
     files.swap(files_);
+    offers.swap(offers_);
     parked_.clear();
   }
+  for (auto& [fh, o] : offers) o.handle.waiters->close();
   for (auto& [fh, h] : files) {
     h.waiters->close();
     fail_parked(h, EIO);

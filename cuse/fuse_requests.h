@@ -41,6 +41,23 @@ class RequestCore {
   void write(fuse_req_t req, const char* buf, size_t size, const fuse_file_info* fi);
   void poll(fuse_req_t req, const fuse_file_info* fi, fuse_pollhandle* ph);
   void release(fuse_req_t req, const fuse_file_info* fi);
+  // A file the daemon opened for a process it supervises and hands it as a
+  // FUSE file (cuse/seccomp_frontend.h): reserve() before the device opens
+  // it, so that its Notify is the core's; offer() once it exists; the OPEN
+  // of its node, made by thread `opener` of the daemon, claims it. An offer
+  // nobody claimed is withdrawn (and not released: it is the offerer's).
+  struct Reservation {
+    uint64_t fh;
+    Notify notify;
+  };
+  Reservation reserve();
+  void offer(uint64_t fh, std::shared_ptr<OpenFile> file, const Device* device, pid_t opener);
+  bool offered_to(uint64_t fh, pid_t tid) const;
+  void open_offered(fuse_req_t req, uint64_t fh, const fuse_file_info* fi);
+  void withdraw(uint64_t fh);
+  // Offered, or open and not yet released.
+  bool known(uint64_t fh) const;
+
   // Runs one ioctl with the argument's memory the frontend provides and
   // returns the result (negative errno); the frontend replies, since how the
   // argument travels back differs. flags: the request's FUSE_IOCTL_* flags.
@@ -80,6 +97,13 @@ class RequestCore {
     std::deque<Parked> parked;
   };
 
+  struct Offer {
+    Handle handle;
+    pid_t opener;  // a thread of the daemon
+  };
+
+  // Answers an OPEN with fh, or releases the file when the caller is gone.
+  void reply_open(fuse_req_t req, uint64_t fh, const Handle& h, pid_t pid, int flags);
   static void on_interrupt(fuse_req_t req, void* core);
   void interrupt(fuse_req_t req);
   // Completes the parked reads that the file can now answer. Needs mu_.
@@ -93,6 +117,7 @@ class RequestCore {
   mutable std::mutex mu_;
   uint64_t next_fh_ = 1;
   std::unordered_map<uint64_t, Handle> files_;
+  std::unordered_map<uint64_t, Offer> offers_;       // fh -> a file not yet claimed
   std::unordered_map<fuse_req_t, uint64_t> parked_;  // request -> fh
   std::vector<std::byte> scratch_;                   // read buffer, under mu_
 };

@@ -54,7 +54,6 @@ class InjectedFile {
   InjectedFile& operator=(const InjectedFile&) = delete;
 
   int fd() const { return sock_.get(); }
-  OpenFile& file() { return *file_; }
   // The epoll events this file waits for now.
   uint32_t interest() const;
 

@@ -56,6 +56,12 @@ std::vector<sock_filter> notify_filter_program() {
   std::sort(cmds.begin(), cmds.end());
   cmds.erase(std::unique(cmds.begin(), cmds.end()), cmds.end());
   for (unsigned cmd : cmds) notify_if_equal(&prog, cmd);
+  // Type 'T' from number 0x80 on, whatever its size and direction bits:
+  // tun's range (TUNSETIFF is 'T' 202) and the unknown commands there,
+  // which tun answers EINVAL and a socket carrier would answer ENOTTY. The
+  // terminal ioctls, also 'T', stay below 0x80 and untrapped.
+  prog.push_back(stmt(BPF_ALU | BPF_AND | BPF_K, 0xff80));
+  notify_if_equal(&prog, 0x5480);
   prog.push_back(stmt(BPF_RET | BPF_K, kAllow));
   return prog;
 }

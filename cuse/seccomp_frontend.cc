@@ -38,6 +38,8 @@
 #include "core/frame.h"
 #include "core/log.h"
 #include "core/user_memory.h"
+#include "cuse/carrier_file.h"
+#include "cuse/fuse_frontend.h"
 #include "cuse/injected_file.h"
 #include "cuse/ioctl_table.h"
 #include "cuse/seccomp_path.h"
@@ -155,6 +157,7 @@ class SeccompFrontend::Loop {
   void adopt(UniqueFd listener);
   void stop();
 
+  std::atomic<FuseFrontend*> carriers{nullptr};
   std::atomic<size_t> live_files{0};
   std::atomic<size_t> live_listeners{0};
   std::atomic<uint64_t> refused_writes{0};
@@ -171,19 +174,32 @@ class SeccompFrontend::Loop {
     explicit Listener(UniqueFd f) : Source{true}, fd(std::move(f)) {}
     UniqueFd fd;
   };
+  using InodeKey = std::pair<dev_t, ino_t>;
+  // One device file of a supervised program, through its carriers: a FUSE
+  // file, a socket, or (for a moment after the swap, or longer when the
+  // program dup'd the FUSE file) both. Gone when neither is left.
   struct Injected : Source {
-    Injected(uint64_t i, std::shared_ptr<OpenFile> f, UniqueFd sock, std::string n, pid_t p)
-        : Source{false}, id(i), io(std::move(f), std::move(sock)), name(std::move(n)), opener(p) {}
+    Injected(uint64_t i, std::shared_ptr<OpenFile> f, const Device* d, std::string n, pid_t p)
+        : Source{false},
+          id(i),
+          holders(std::make_shared<CarrierFile::Holders>(std::move(f))),
+          device(d),
+          name(std::move(n)),
+          opener(p) {}
     uint64_t id;
-    InjectedFile io;
+    std::shared_ptr<CarrierFile::Holders> holders;
+    const Device* device;
     std::string name;
     pid_t opener;
     std::optional<uid_t> uid;  // counted against this uid's limit
     std::shared_ptr<std::atomic<bool>> queued;  // set by the device's Notify
-    std::pair<dev_t, ino_t> client{};
-    uint32_t registered = 0;  // epoll events as last set
+    // Set (from the FUSE thread) when the FUSE carrier is released; true
+    // from the start when there is none.
+    std::shared_ptr<std::atomic<bool>> fuse_released;
+    std::optional<InjectedFile> io;  // the socket carrier
+    InodeKey socket_key{}, fuse_key{};  // by_inode_ entries; {} when none
+    uint32_t registered = 0;  // the socket's epoll events as last set
   };
-  using InodeKey = std::pair<dev_t, ino_t>;
 
   void run();
   void dispatch(std::span<const epoll_event> events);
@@ -194,7 +210,19 @@ class SeccompFrontend::Loop {
   void update_interest(Injected* f);
   void forget(int fd);
   void close_listener(Listener* l);
+  // The socket carrier is done with (the client's last descriptor of it
+  // closed, or never injected).
+  void retire_socket(Injected* f);
+  // Closes f when no carrier is left.
+  void settle(Injected* f);
   void close_injected(Injected* f);
+  // A socket carrier in place of f's FUSE file at descriptor fd of the
+  // caller of notification n, which is still pending: false when it could
+  // not be done (the FUSE file stays, and serves).
+  bool swap_to_socket(int lfd, const seccomp_notif& n, const ProcessHandle& process, Injected* f,
+                      int fd, int file_flags);
+  // A new socket carrier for f, registered, with its client end in *client.
+  bool add_socket(Injected* f, int file_flags, UniqueFd* client);
   void release_all();
 
   // One notification, answered exactly once (or not at all when the caller
@@ -380,26 +408,30 @@ void SeccompFrontend::Loop::on_inbox() {
 }
 
 void SeccompFrontend::Loop::drain(Injected* f) {
-  if (f->io.drain(batch_)) again_.push_back(f->id);
-  update_interest(f);
+  if (f->io) {
+    if (f->io->drain(batch_)) again_.push_back(f->id);
+    update_interest(f);
+  }
+  settle(f);
 }
 
 void SeccompFrontend::Loop::update_interest(Injected* f) {
-  const uint32_t want = f->io.interest();
+  const uint32_t want = f->io->interest();
   if (want == f->registered) return;
   epoll_event ev{};
   ev.events = want;
   ev.data.ptr = static_cast<Source*>(f);
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, f->io.fd(), &ev) == 0) f->registered = want;
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, f->io->fd(), &ev) == 0) f->registered = want;
 }
 
 void SeccompFrontend::Loop::on_injected(Injected* f, uint32_t events) {
   if (events & EPOLLOUT) {
-    if (f->io.writable(batch_)) again_.push_back(f->id);
+    if (f->io->writable(batch_)) again_.push_back(f->id);
   }
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-    if (!f->io.receive(batch_, &refused_writes)) {
-      close_injected(f);
+    if (!f->io->receive(batch_, &refused_writes)) {
+      retire_socket(f);
+      settle(f);
       return;
     }
     // What the client's frames produced at once (a tun's echo reply, which
@@ -519,11 +551,19 @@ void SeccompFrontend::Loop::handle_open(int lfd, const seccomp_notif& n, int dir
         << " and never the daemon's last " << kFdReserve << " descriptors";
     refuse = -ENFILE;
   }
-  std::shared_ptr<OpenFile> file;
   const uint64_t id = next_id_++;
   auto queued = std::make_shared<std::atomic<bool>>(false);
+  FuseFrontend* const carriers = this->carriers.load(std::memory_order_acquire);
+  std::optional<RequestCore::Reservation> fuse;
+  if (!refuse && carriers) fuse = carriers->reserve_carrier();
+  auto fuse_released = std::make_shared<std::atomic<bool>>(!fuse);
+  std::shared_ptr<OpenFile> file;
   if (!refuse) {
-    Notify notify = [inbox = inbox_, queued, id] {
+    Notify notify = [inbox = inbox_, queued, id, fuse_released,
+                     fuse_notify = fuse ? std::move(fuse->notify) : Notify{}] {
+      // The FUSE carrier's parked reads and poll handles, while it lives;
+      // once the socket alone carries the file, a frame costs no lock.
+      if (!fuse_released->load(std::memory_order_acquire)) fuse_notify();
       // Coalesced: one wakeup until the thread has drained the file.
       if (!queued->exchange(true, std::memory_order_acq_rel)) inbox->post(id);
     };
@@ -532,45 +572,47 @@ void SeccompFrontend::Loop::handle_open(int lfd, const seccomp_notif& n, int dir
     if (!file) refuse = err < 0 ? err : -ENODEV;
   }
   if (refuse) {
+    if (fuse) carriers->withdraw_carrier(fuse->fh);
     CN_LOG(trace, debug) << call << failure(refuse);
     return respond(lfd, n.id, refuse);
   }
 
-  int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0) {
-    const long e = -errno;
-    file->release();
-    CN_LOG(seccomp, warning) << "socketpair: " << strerror(errno);
-    CN_LOG(trace, debug) << call << failure(e);
-    return respond(lfd, n.id, e);
-  }
-  UniqueFd ours(sv[0]), client(sv[1]);
-  for (int fd : sv) ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kSocketBuffer, sizeof kSocketBuffer);
-  // O_NONBLOCK is a property of the open file description: set on our copy,
-  // the caller's descriptor shares it.
-  if (!(flags & O_NONBLOCK)) ::fcntl(client.get(), F_SETFL, 0);
-  struct stat st {};
-  ::fstat(client.get(), &st);
-
-  auto owned = std::make_unique<Injected>(id, std::move(file), std::move(ours), node->path, pid);
+  auto owned = std::make_unique<Injected>(id, std::move(file), node->device, node->path, pid);
   Injected* f = owned.get();
   f->queued = std::move(queued);
-  f->client = {st.st_dev, st.st_ino};
+  f->fuse_released = fuse_released;
   if (limited) f->uid = caller.uid;
-  f->registered = f->io.interest();
-  epoll_event ev{};
-  ev.events = f->registered;
-  ev.data.ptr = static_cast<Source*>(f);
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, f->io.fd(), &ev) != 0) {
-    const long e = -errno;
-    f->io.release();
-    CN_LOG(seccomp, error) << "epoll_ctl on injected socket: " << strerror(errno);
-    CN_LOG(trace, debug) << call << failure(e);
-    return respond(lfd, n.id, e);
+  // Holds the device file until a carrier does: whatever fails below, the
+  // device hears release() exactly once.
+  CarrierFile setup(f->holders);
+
+  UniqueFd client;
+  if (fuse) {
+    auto carrier = std::make_shared<CarrierFile>(f->holders, [inbox = inbox_, fuse_released, id] {
+      fuse_released->store(true, std::memory_order_release);
+      inbox->post(id);  // the thread forgets the carrier
+    });
+    int err = 0;
+    client = carriers->open_carrier(fuse->fh, std::move(carrier), *node->device,
+                                    static_cast<int>(flags), &err);
+    struct stat st {};
+    if (client && ::fstat(client.get(), &st) == 0) {
+      f->fuse_key = {st.st_dev, st.st_ino};
+    } else {
+      CN_LOG_LIMITED(seccomp, warning, 0u) << call << "no FUSE carrier (" << strerror(-err)
+                                           << "): a socket carries the file";
+      fuse_released->store(true, std::memory_order_release);
+      client.reset();
+    }
+  }
+  if (!client && !add_socket(f, static_cast<int>(flags), &client)) {
+    CN_LOG(trace, debug) << call << failure(-errno);
+    return respond(lfd, n.id, -errno);
   }
   live_files.fetch_add(1);
   if (f->uid) ++files_of_uid_[*f->uid];
-  by_inode_[f->client] = f;
+  if (f->fuse_key != InodeKey{}) by_inode_[f->fuse_key] = f;
+  if (f->socket_key != InodeKey{}) by_inode_[f->socket_key] = f;
   files_.emplace(id, std::move(owned));
 
   seccomp_notif_addfd addfd{};
@@ -591,8 +633,69 @@ void SeccompFrontend::Loop::handle_open(int lfd, const seccomp_notif& n, int dir
     return close_injected(f);
   }
   client.reset();  // only the caller's descriptors keep its end open now
-  CN_LOG(trace, debug) << call << "injected fd " << newfd;
+  CN_LOG(trace, debug) << call << "injected fd " << newfd << (f->io ? " (socket)" : " (FUSE file)");
   drain(f);  // frames the device queued before the socket existed
+}
+
+bool SeccompFrontend::Loop::add_socket(Injected* f, int file_flags, UniqueFd* client) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0) {
+    CN_LOG(seccomp, warning) << "socketpair: " << strerror(errno);
+    return false;
+  }
+  UniqueFd ours(sv[0]), theirs(sv[1]);
+  for (int fd : sv) ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kSocketBuffer, sizeof kSocketBuffer);
+  // O_NONBLOCK is a property of the open file description: set on our copy,
+  // the caller's descriptor shares it.
+  if (!(file_flags & O_NONBLOCK)) ::fcntl(theirs.get(), F_SETFL, 0);
+  struct stat st {};
+  ::fstat(theirs.get(), &st);
+  f->io.emplace(std::make_shared<CarrierFile>(f->holders), std::move(ours));
+  f->registered = f->io->interest();
+  epoll_event ev{};
+  ev.events = f->registered;
+  ev.data.ptr = static_cast<Source*>(f);
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, f->io->fd(), &ev) != 0) {
+    const int e = errno;
+    CN_LOG(seccomp, error) << "epoll_ctl on injected socket: " << strerror(e);
+    f->io.reset();
+    errno = e;
+    return false;
+  }
+  f->socket_key = {st.st_dev, st.st_ino};
+  *client = std::move(theirs);
+  return true;
+}
+
+bool SeccompFrontend::Loop::swap_to_socket(int lfd, const seccomp_notif& n,
+                                           const ProcessHandle& process, Injected* f, int fd,
+                                           int file_flags) {
+  // The descriptor's close-on-exec flag is the caller's, kept across the swap.
+  bool cloexec = false;
+  const std::string info = "fdinfo/" + std::to_string(fd);
+  if (UniqueFd in{::openat(process.dir(), info.c_str(), O_RDONLY | O_CLOEXEC)}) {
+    char buf[256] = {};
+    const ssize_t len = ::read(in.get(), buf, sizeof buf - 1);
+    const char* at = len > 0 ? std::strstr(buf, "flags:") : nullptr;
+    if (at) cloexec = std::strtoul(at + 6, nullptr, 8) & O_CLOEXEC;
+  }
+  UniqueFd client;
+  if (!add_socket(f, file_flags, &client)) return false;
+  seccomp_notif_addfd addfd{};
+  addfd.id = n.id;
+  addfd.flags = SECCOMP_ADDFD_FLAG_SETFD;
+  addfd.srcfd = static_cast<uint32_t>(client.get());
+  addfd.newfd = static_cast<uint32_t>(fd);
+  addfd.newfd_flags = cloexec ? O_CLOEXEC : 0;
+  if (::ioctl(lfd, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) < 0) {
+    CN_LOG(seccomp, debug) << "pid " << n.pid << " fd " << fd
+                           << ": socket carrier not swapped in: " << strerror(errno);
+    retire_socket(f);
+    return false;
+  }
+  by_inode_[f->socket_key] = f;
+  CN_LOG(trace, debug) << "pid " << n.pid << " fd " << fd << ": now a socket";
+  return true;
 }
 
 // *pidfd: the caller's pidfd, whose process is the caller's once the
@@ -625,13 +728,11 @@ void SeccompFrontend::Loop::handle_ioctl(int lfd, const seccomp_notif& n) {
   struct stat st {};
   if (!theirs || ::fstat(theirs.get(), &st) != 0) return respond_continue(lfd, n.id);
   Injected* f = nullptr;
-  if (S_ISSOCK(st.st_mode)) {
-    auto it = by_inode_.find({st.st_dev, st.st_ino});
-    if (it != by_inode_.end()) f = it->second;
-    // Another socket: the kernel's sock_ioctl hands SIOCDEVPRIVATE to the
-    // interface the ifreq names, whatever the socket's family.
-    if (!f && interface_cmd) return handle_interface_ioctl(lfd, n, theirs);
-  }
+  auto it = by_inode_.find({st.st_dev, st.st_ino});
+  if (it != by_inode_.end()) f = it->second;
+  // Another socket: the kernel's sock_ioctl hands SIOCDEVPRIVATE to the
+  // interface the ifreq names, whatever the socket's family.
+  if (!f && interface_cmd && S_ISSOCK(st.st_mode)) return handle_interface_ioctl(lfd, n, theirs);
   if (!f && interface_cmd) return respond_continue(lfd, n.id);  // not a socket: the kernel's
   if (!f && !(ttys_ && S_ISCHR(st.st_mode))) return respond_continue(lfd, n.id);
   // A descriptor opened with O_PATH takes no ioctl: the kernel says EBADF.
@@ -646,7 +747,10 @@ void SeccompFrontend::Loop::handle_ioctl(int lfd, const seccomp_notif& n) {
   ProcessMemory mem(process);
   long r;
   if (f) {
-    r = f->io.file().ioctl(caller, cmd, arg, mem);
+    r = f->holders->file->ioctl(caller, cmd, arg, mem);
+    const bool through_fuse = f->fuse_key == InodeKey{st.st_dev, st.st_ino};
+    if (r >= 0 && through_fuse && !f->io && f->device->carries_data_after(cmd))
+      swap_to_socket(lfd, n, process, f, fd, ::fcntl(theirs.get(), F_GETFL));
   } else {
     bool answered = false;
     r = ttys_->ioctl(caller, pidfd, theirs, st, cmd, arg, mem, &answered);
@@ -760,12 +864,29 @@ void SeccompFrontend::Loop::close_listener(Listener* l) {
   live_listeners.fetch_sub(1);
 }
 
+void SeccompFrontend::Loop::retire_socket(Injected* f) {
+  if (!f->io) return;
+  forget(f->io->fd());
+  f->io->release();
+  f->io.reset();
+  by_inode_.erase(f->socket_key);
+  f->socket_key = {};
+}
+
+void SeccompFrontend::Loop::settle(Injected* f) {
+  if (f->fuse_key != InodeKey{} && f->fuse_released->load(std::memory_order_acquire)) {
+    by_inode_.erase(f->fuse_key);
+    f->fuse_key = {};
+  }
+  if (!f->io && f->fuse_key == InodeKey{}) close_injected(f);
+}
+
+// The FUSE carrier, if still held, is the FUSE frontend's to release.
 void SeccompFrontend::Loop::close_injected(Injected* f) {
   CN_LOG(trace, debug) << "pid " << f->opener << " " << f->name << ": released";
   f->dead = true;
-  forget(f->io.fd());
-  f->io.release();
-  by_inode_.erase(f->client);
+  retire_socket(f);
+  if (f->fuse_key != InodeKey{}) by_inode_.erase(f->fuse_key);
   auto it = files_.find(f->id);
   graveyard_.push_back(std::move(it->second));
   files_.erase(it);
@@ -792,6 +913,9 @@ SeccompFrontend::SeccompFrontend(std::vector<Device*> devices, KernelTtys* ttys,
                                  InterfaceIoctls* interfaces)
     : loop_(std::make_unique<Loop>(std::move(devices), ttys, interfaces)) {}
 SeccompFrontend::~SeccompFrontend() = default;
+void SeccompFrontend::use_carriers(FuseFrontend* carriers) {
+  loop_->carriers.store(carriers, std::memory_order_release);
+}
 int SeccompFrontend::adopt(UniqueFd listener) {
   char target[64] = {};
   const std::string link = "/proc/self/fd/" + std::to_string(listener.get());

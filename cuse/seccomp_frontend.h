@@ -2,11 +2,16 @@
 // The supervised-launch frontend (DESIGN.md, "Frontends" 3): serves the
 // seccomp user-notification listeners of processes started by
 // `cusenetctl run`. An open of one of our device nodes is answered by
-// injecting one end of a SOCK_SEQPACKET socket pair into the caller
-// (SECCOMP_IOCTL_NOTIF_ADDFD), so frames travel through the kernel's socket
-// with no round trip through the daemon per frame; ioctls with a command of
-// ioctl_table() on such a socket are answered by the device's file; every
-// other request continues to the kernel. With KernelTtys, the ioctls of
+// injecting a file into the caller (SECCOMP_IOCTL_NOTIF_ADDFD), its
+// carrier: a FUSE file of the carriers' mount (use_carriers), through which
+// read, write and poll are the device's own, errors and all; and once the
+// device says the file carries frames at rate (Device::carries_data_after:
+// tun after TUNSETIFF), one end of a SOCK_SEQPACKET socket pair swapped in
+// at the same descriptor number (SECCOMP_ADDFD_FLAG_SETFD), so that frames
+// travel through the kernel's socket with no round trip through the daemon
+// per frame. Without a carriers' mount, the socket from the open on.
+// Ioctls with a command of ioctl_table() on either carrier are answered by
+// the device's file; every other request continues to the kernel. With KernelTtys, the ioctls of
 // ioctl_table() on a real tty go there (line disciplines run by the daemon).
 // With InterfaceIoctls, those of interface_ioctl_table() on any other socket
 // go there when their ifreq names one of its interfaces in the socket's
@@ -22,6 +27,8 @@
 #include "cuse/kernel_ttys.h"
 
 namespace cusenet {
+
+class FuseFrontend;
 
 class SeccompFrontend {
  public:
@@ -41,6 +48,10 @@ class SeccompFrontend {
   // listener: a client's descriptor of anything else (a FUSE file of its
   // own that never answers) must never reach the loop's ioctls.
   int adopt(UniqueFd listener);
+
+  // The mount whose FUSE files carry the files opened from now on; it must
+  // outlive the frontend (or stop() first). Thread-safe.
+  void use_carriers(FuseFrontend* carriers);
 
   // Stops the thread and releases every file and listener. Idempotent.
   void stop();

@@ -194,6 +194,15 @@ struct Daemon {
       frontend_name = "cuse";
       // Ports added from now on are character devices of their own.
       tty_ports.export_devices([this](Device& d) { return cuse_frontend->add(&d); });
+      // A mount of no devices, for the FUSE files of supervised programs.
+      std::string why;
+      const std::string mount_point = run_dir.subdir("carriers", &why);
+      fuse = mount_point.empty() ? nullptr : std::make_unique<FuseFrontend>(std::vector<Device*>{}, mount_point);
+      if (!fuse || fuse->start() != 0) {
+        CN_LOG(daemon, warning) << "no FUSE mount for supervised programs' files"
+                                << (why.empty() ? "" : ": " + why) << ": they get sockets only";
+        fuse.reset();
+      }
     } else {
       std::string why;
       const std::string mount_point = run_dir.subdir("dev", &why);
@@ -210,6 +219,7 @@ struct Daemon {
       }
       frontend_name = "fuse";
     }
+    if (fuse) seccomp.use_carriers(fuse.get());
     CN_LOG(daemon, info) << "frontend " << frontend_name
                          << (cuse ? " (character devices through /dev/cuse)"
                                   : " (no working /dev/cuse: files under " + opts.run_dir + "/dev)");
@@ -243,7 +253,7 @@ struct Daemon {
     capture.stop();
     rtnl.stop();
     run_dir.remove(kRtnlSocket);
-    seccomp.stop();
+    seccomp.stop();  // first: it opens files of the FUSE mount
     if (fuse) fuse->stop();
     if (cuse_frontend) cuse_frontend->stop();
   }

@@ -410,7 +410,7 @@ TEST_F(FuseFrontendTest, EachDeviceIsAFileWithItsModeInTheTree) {
   EXPECT_EQ(::stat(path("test/none").c_str(), &st), -1);
   EXPECT_EQ(errno, ENOENT);
 
-  EXPECT_EQ(list_dir(mnt_), (std::set<std::string>{".", "..", "cusenet-echo", "test"}));
+  EXPECT_EQ(list_dir(mnt_), (std::set<std::string>{".", "..", ".carriers", "cusenet-echo", "test"}));
   EXPECT_EQ(list_dir(path("test")), (std::set<std::string>{".", "..", "probe", "deny", "feed"}));
   EXPECT_NE(mount_line(mnt_).find(" - fuse cusenet "), std::string::npos) << mount_line(mnt_);
   EXPECT_NE(mount_line(mnt_).find("allow_other"), std::string::npos) << mount_line(mnt_);

@@ -35,6 +35,7 @@
 
 #include "core/frame.h"
 #include "core/log.h"
+#include "cuse/fuse_frontend.h"
 #include "cuse/seccomp_filter.h"
 
 namespace cusenet {
@@ -60,8 +61,11 @@ class TestFile final : public OpenFile {
     queue_.pop_front();
     return static_cast<ssize_t>(n);
   }
+  // A frame starting 0xee is refused with EIO, which only a FUSE carrier
+  // can tell the writer.
   ssize_t write(std::span<const std::byte> frame) override {
     if (frame.empty()) return -EINVAL;
+    if (frame[0] == std::byte{0xee}) return -EIO;
     queue(frame);
     return static_cast<ssize_t>(frame.size());
   }
@@ -102,6 +106,7 @@ class TestDevice final : public Device {
       : name_(name), mode_(mode), refuse_(refuse) {}
   const char* name() const override { return name_; }
   unsigned mode() const override { return mode_; }
+  bool carries_data_after(unsigned cmd) const override { return cmd == TUNSETIFF; }
   std::shared_ptr<OpenFile> open(const Caller& caller, int flags, Notify notify,
                                  int* err) override {
     if (refuse_) {
@@ -140,6 +145,7 @@ class TestDevice final : public Device {
 };
 
 long TestFile::ioctl(const Caller&, unsigned cmd, uint64_t arg, UserMemory& mem) {
+  if (cmd == TUNSETIFF) return 0;
   if (cmd != TUNGETIFF) return -EINVAL;
   ifreq ifr{};
   std::strcpy(ifr.ifr_name, "test0");
@@ -352,6 +358,98 @@ TEST_F(SeccompFrontendTest, OpenInjectsSocketAndFramesRoundTrip) {
             0);
   EXPECT_EQ(test_.opens.load(), 2);
   EXPECT_EQ(frontend_->refused_writes(), 0u);
+}
+
+// With a carriers' mount: a FUSE file from the open, answering as the
+// device does, swapped for a socket at the same descriptor once the file
+// carries data (TUNSETIFF here).
+class SeccompCarrierTest : public SeccompFrontendTest {
+ protected:
+  void SetUp() override {
+    SeccompFrontendTest::SetUp();
+    if (IsSkipped()) return;
+    if (::access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "no /dev/fuse here";
+    char dir[] = "/tmp/cusenet-carriers-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir), nullptr);
+    dir_ = dir;
+    carriers_ = std::make_unique<FuseFrontend>(std::vector<Device*>{}, dir_ + "/mnt");
+    ASSERT_EQ(carriers_->start(), 0);
+    frontend_->use_carriers(carriers_.get());
+    idle_fds_ = open_fds();
+  }
+  void TearDown() override {
+    SeccompFrontendTest::TearDown();
+    if (carriers_) carriers_->stop();
+    carriers_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+  std::string dir_;
+  std::unique_ptr<FuseFrontend> carriers_;
+};
+
+TEST_F(SeccompCarrierTest, AFuseFileAnswersAsTheDeviceUntilASocketCarriesTheData) {
+  EXPECT_EQ(run([] {
+              const int fd = ::open("/dev/cusenet-test", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+              CHILD_CHECK(fd >= 0);
+              struct stat st {};
+              CHILD_CHECK(::fstat(fd, &st) == 0 && S_ISREG(st.st_mode));
+              const std::byte refused[1] = {std::byte{0xee}};
+              CHILD_CHECK(::write(fd, refused, 1) == -1 && errno == EIO);
+              char buf[64];
+              CHILD_CHECK(::read(fd, buf, sizeof buf) == -1 && errno == EAGAIN);
+              CHILD_CHECK(::write(fd, "ab", 2) == 2);
+              CHILD_CHECK(::read(fd, buf, sizeof buf) == 2 && std::memcmp(buf, "ab", 2) == 0);
+              const int fuse = ::dup(fd);
+              CHILD_CHECK(fuse >= 0);
+              ifreq ifr{};
+              CHILD_CHECK(::ioctl(fd, TUNSETIFF, &ifr) == 0);
+              // The same descriptor, now a socket, with its flags kept.
+              CHILD_CHECK(is_socket(fd));
+              CHILD_CHECK(::fcntl(fd, F_GETFD) & FD_CLOEXEC);
+              CHILD_CHECK(::fcntl(fd, F_GETFL) & O_NONBLOCK);
+              CHILD_CHECK(::write(fd, "cd", 2) == 2);
+              pollfd p{fd, POLLIN, 0};
+              CHILD_CHECK(::poll(&p, 1, 5000) == 1);
+              CHILD_CHECK(::read(fd, buf, sizeof buf) == 2 && std::memcmp(buf, "cd", 2) == 0);
+              // The dup'd FUSE file still reaches the same device file.
+              CHILD_CHECK(!is_socket(fuse));
+              std::memset(&ifr, 0, sizeof ifr);
+              CHILD_CHECK(::ioctl(fuse, TUNGETIFF, &ifr) == 0 && std::strcmp(ifr.ifr_name, "test0") == 0);
+              CHILD_CHECK(::write(fuse, refused, 1) == -1 && errno == EIO);
+              ::close(fd);
+              CHILD_CHECK(::ioctl(fuse, TUNGETIFF, &ifr) == 0);
+              ::close(fuse);
+              return 0;
+            }),
+            0);
+  EXPECT_EQ(test_.opens.load(), 1);
+  // Released once, after both carriers (TearDown checks it).
+  EXPECT_TRUE(eventually([&] { return test_.releases.load() == 1; }));
+}
+
+TEST_F(SeccompCarrierTest, NobodyElseFindsACarriersName) {
+  struct stat st {};
+  EXPECT_EQ(::stat((dir_ + "/mnt/.carriers").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  EXPECT_EQ(run([] {
+              const int fd = ::open("/dev/cusenet-test", O_RDWR);
+              CHILD_CHECK(fd >= 0);
+              // Its node's number names the carrier; its name is the number less 2^32.
+              struct stat st {};
+              CHILD_CHECK(::fstat(fd, &st) == 0);
+              const unsigned long long fh = st.st_ino - (1ull << 32);
+              char path[128];
+              std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+              char target[256] = {};
+              CHILD_CHECK(::readlink(path, target, sizeof target - 1) > 0);
+              std::string name(target);
+              name = name.substr(0, name.rfind('/') + 1) + std::to_string(fh);
+              errno = 0;
+              CHILD_CHECK(::open(name.c_str(), O_RDWR) == -1 && errno == ENOENT);
+              ::close(fd);
+              return 0;
+            }),
+            0);
 }
 
 TEST_F(SeccompFrontendTest, AnOversizedFrameAmongOthersIsRefusedAlone) {

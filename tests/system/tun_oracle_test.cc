@@ -439,7 +439,6 @@ TEST_F(TunOracle, UnattachedFileIsEbadfd) {
 }
 
 TEST_F(TunOracle, UnattachedReadWriteIsEbadfd) {
-  SKIP_IN_INJECTED(kInjectedSocket);
   int fd = open_tun();
   char buf[64] = {};
   EXPECT_EQ(err(static_cast<int>(::read(fd, buf, sizeof buf))), EBADFD);
@@ -747,7 +746,6 @@ TEST_F(TunOracle, OffloadBitsAsTheKernel) {
 }
 
 TEST_F(TunOracle, UnknownCommandOnceAttachedIsEinval) {
-  SKIP_IN_INJECTED("the seccomp filter traps only the ioctl table's commands; others reach the socket (ENOTTY)");
   int fd = open_tun();
   ASSERT_EQ(setiff(fd, IFF_TAP | IFF_NO_PI, "ot_unknown"), 0);
   EXPECT_EQ(err(::ioctl(fd, 0x54ff, 0)), EINVAL);
