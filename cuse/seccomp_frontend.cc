@@ -348,16 +348,24 @@ void SeccompFrontend::Loop::run() {
 }
 
 void SeccompFrontend::Loop::dispatch(std::span<const epoll_event> events) {
-  for (const auto& ev : events) {
-    auto* s = static_cast<Source*>(ev.data.ptr);
-    if (!s)
-      on_inbox();
-    else if (s->dead)
-      continue;
-    else if (s->is_listener)
-      on_listener(static_cast<Listener*>(s), ev.events);
-    else
-      on_injected(static_cast<Injected*>(s), ev.events);
+  // The files first, then the listeners' requests: a program that closed
+  // its last descriptor of a socket carrier and then asks for something
+  // (reopens the tun by name, lists interfaces) finds the file released,
+  // as the kernel's close() would have left it. The hang-up was ready
+  // before the request was made, so it is in the same batch.
+  for (const bool listeners : {false, true}) {
+    for (const auto& ev : events) {
+      auto* s = static_cast<Source*>(ev.data.ptr);
+      if ((s && s->is_listener) != listeners) continue;
+      if (!s)
+        on_inbox();
+      else if (s->dead)
+        continue;
+      else if (s->is_listener)
+        on_listener(static_cast<Listener*>(s), ev.events);
+      else
+        on_injected(static_cast<Injected*>(s), ev.events);
+    }
   }
   std::vector<uint64_t> again;
   again.swap(again_);

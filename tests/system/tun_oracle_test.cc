@@ -1076,6 +1076,17 @@ TEST_F(TunOracle, InterfaceGoesAwayWithItsLastFile) {
   EXPECT_TRUE(wait_gone("ot_gonemq"));
 }
 
+// The last close() releases the name before it returns: the same name
+// attaches again at once.
+TEST_F(TunOracle, ANameIsFreeAgainWhenCloseReturns) {
+  for (int i = 0; i < 300; ++i) {
+    int fd = open_tun();
+    ASSERT_EQ(setiff(fd, IFF_TUN | IFF_NO_PI, "ot_reopen"), 0) << "cycle " << i;
+    close_tun(fd);
+  }
+  EXPECT_TRUE(wait_gone("ot_reopen"));
+}
+
 // --------------------------------------------------------------- the program
 
 // A private network namespace with lo up; no IPv6 (no router solicitations
