@@ -31,11 +31,15 @@ ReadQueue& PppFile::read_queue() const {
                                                               : channel_->read_queue();
 }
 
+bool PppFile::reads_eof() const {
+  return kind_.load(std::memory_order_acquire) == Kind::unit && unit_->reads_eof();
+}
+
 ssize_t PppFile::read(std::span<std::byte> buf) {
   if (kind_.load(std::memory_order_acquire) == Kind::none) return -ENXIO;
   ReadQueue& rq = read_queue();
   FramePtr frame = rq.pop();
-  if (!frame) return rq.dead() ? 0 : -EAGAIN;
+  if (!frame) return rq.dead() || reads_eof() ? 0 : -EAGAIN;
   if (frame->size() > buf.size()) return -EOVERFLOW;
   std::memcpy(buf.data(), frame->data(), frame->size());
   return static_cast<ssize_t>(frame->size());
@@ -58,7 +62,10 @@ PollMask PppFile::poll() {
   const ReadQueue& rq = read_queue();
   PollMask mask = POLLOUT | POLLWRNORM;
   if (!rq.empty()) mask |= POLLIN | POLLRDNORM;
-  if (rq.dead()) mask |= POLLHUP;
+  if (rq.dead())
+    mask |= POLLHUP;
+  else if (reads_eof())
+    mask |= POLLIN | POLLRDNORM;
   return mask;
 }
 

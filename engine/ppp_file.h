@@ -51,6 +51,8 @@ class PppFile final : public OpenFile {
   void attach(std::shared_ptr<Unit> unit);
   void attach(std::shared_ptr<Channel> channel);
   ReadQueue& read_queue() const;
+  // A unit's file with no channel and no SC_LOOP_TRAFFIC (Unit::reads_eof).
+  bool reads_eof() const;
   void release_locked();
 
   const std::shared_ptr<PppRegistry> registry_;

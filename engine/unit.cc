@@ -102,9 +102,12 @@ void Unit::shutdown() {
   const std::string last_name = name();
   registry_.units.erase({netns_, index_});
   owner = nullptr;
+  // The attached files hang up first: whoever sees the interface gone
+  // (ppp_shutdown_interface has done both by the time close() returns)
+  // finds them hung up too.
+  rq_.kill();
   // RTM_DELLINK before the interface goes from the stack.
   iface_.shutdown(registry_.grace);
-  rq_.kill();
   CN_LOG(ppp, info) << "unit " << index_ << " (" << last_name << ") destroyed";
 }
 
@@ -133,9 +136,11 @@ void Unit::remove_channel(Channel* channel) {
 // stack to send on it, which a kernel interface without carrier would not
 // do (its qdisc is deactivated), so demand dialling would never start.
 void Unit::update_carrier() {
+  const bool on = !channel_list_.empty() || (flags_.load(std::memory_order_relaxed) & SC_LOOP_TRAFFIC);
+  // ppp_disconnect_channel wakes the readers when the last channel goes.
+  if (reads_eof_.exchange(!on, std::memory_order_acq_rel) != !on && !on) rq_.wake();
   Link* link = iface_.link();
   if (!link) return;  // shut down: the interface has left the stack
-  const bool on = !channel_list_.empty() || (flags_.load(std::memory_order_relaxed) & SC_LOOP_TRAFFIC);
   if (on == iface_.netdev().carrier()) return;
   // TUNSETCARRIER on a kernel interface. Our state follows the channels
   // even if the stack refuses, so that the table says what the unit does.

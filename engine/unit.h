@@ -74,6 +74,9 @@ class Unit final : private MultilinkRx::Sink {
   uint64_t netns() const { return netns_; }
   // Shut down: its owner closed or the device went.
   bool dead() const { return closing_.load(std::memory_order_acquire); }
+  // No channel connected and no SC_LOOP_TRAFFIC: ppp_read answers 0 (end
+  // of file) and ppp_poll POLLIN when nothing is queued.
+  bool reads_eof() const { return reads_eof_.load(std::memory_order_acquire); }
 
   // ---- Control plane: the registry mutex is held. ----
   // The file that made the unit (identity only); null once it has closed.
@@ -154,6 +157,7 @@ class Unit final : private MultilinkRx::Sink {
 
   // Settings, read once per frame.
   std::atomic<bool> closing_{false};
+  std::atomic<bool> reads_eof_{true};
   std::atomic<unsigned> flags_{0};  // SC_FLAG_BITS
   std::atomic<int> mru_{PPP_MRU};
   std::atomic<int> mrru_{0};

@@ -471,6 +471,9 @@ TEST_F(PppSystemTest, ErrorsOfEachStateReachTheCaller) {
   unit = 3;
   EXPECT_EQ(xioctl(g.get(), PPPIOCNEWUNIT, &unit), -EEXIST);
   EXPECT_EQ(set_int(g.get(), PPPIOCATTACH, 3), 0) << "a second file on unit 3";
+  EXPECT_EQ(::read(f.get(), buf, sizeof buf), 0) << "no channel: end of file, as ppp_read";
+  int flags = SC_LOOP_TRAFFIC;
+  ASSERT_EQ(xioctl(f.get(), PPPIOCSFLAGS, &flags), 0);
   EXPECT_EQ(::read(f.get(), buf, sizeof buf), -1);
   EXPECT_EQ(errno, EAGAIN);
   // Shared by dup and by fork: PPPIOCDETACH is refused either way.

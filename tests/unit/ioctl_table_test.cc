@@ -29,6 +29,8 @@ uint32_t verdict(const std::vector<sock_filter>& prog, const seccomp_data& data)
     const sock_filter& i = prog[pc];
     if (i.code == (BPF_LD | BPF_W | BPF_ABS)) {
       std::memcpy(&a, reinterpret_cast<const char*>(&data) + i.k, sizeof a);
+    } else if (i.code == (BPF_ALU | BPF_AND | BPF_K)) {
+      a &= i.k;
     } else if (i.code == (BPF_JMP | BPF_JEQ | BPF_K)) {
       pc += a == i.k ? i.jt : i.jf;
     } else if (i.code == (BPF_RET | BPF_K)) {
@@ -65,6 +67,18 @@ TEST(IoctlTable, FilterTakesThePppStatisticsIoctlsOnAnyDescriptorAndNoOtherPriva
                          unsigned(SIOCGIFINDEX), unsigned(FIONREAD)})
     EXPECT_EQ(ioctl_verdict(other), SECCOMP_RET_ALLOW) << std::hex << other;
   EXPECT_STREQ(describe_ioctl(SIOCGPPPSTATS, 0x1000).c_str(), "SIOCGPPPSTATS(0x1000)");
+}
+
+// tun answers EINVAL to a command it does not know, a socket ENOTTY: the
+// 'T' commands from 0x80 on (tun's range) are trapped whatever their size
+// and direction bits, the terminal's below it are not.
+TEST(IoctlTable, FilterTakesEveryTunRangeCommandAndNoTerminalOne) {
+  for (unsigned cmd : {0x54ffU, 0x54caU, unsigned(TUNSETIFF), unsigned(_IOR('T', 0x80, int)),
+                       unsigned(_IOW('T', 0xfe, long))})
+    EXPECT_EQ(ioctl_verdict(cmd), SECCOMP_RET_USER_NOTIF) << std::hex << cmd;
+  for (unsigned cmd : {0x5401U /* TCGETS */, 0x541bU /* FIONREAD */, 0x5441U /* TIOCGPTPEER */,
+                       unsigned(_IOR('T', 0x7f, int)), 0x74ffU /* 't' */})
+    EXPECT_EQ(ioctl_verdict(cmd), SECCOMP_RET_ALLOW) << std::hex << cmd;
 }
 
 TEST(IoctlTable, CommandsAreUnique) {

@@ -135,11 +135,20 @@ TEST_F(PppChannelTest, WritesShorterThanAProtocolAreRefused) {
   EXPECT_EQ(tty.take(), std::vector<Bytes>{bytes({0xc0, 0x21})});
 }
 
-TEST_F(PppPathTest, AUnitWithoutChannelsIsNotAHangup) {
+// ppp_read: end of file on a unit with no channel unless it loops traffic
+// (demand mode); ppp_poll says POLLIN then.
+TEST_F(PppPathTest, AUnitWithoutChannelsReadsEndOfFileUnlessItLoopsTraffic) {
   Opened u = unit_file();
   Bytes buf(100);
-  EXPECT_EQ(u->read(buf), -EAGAIN) << "the kernel's EOF here looks like a modem hangup to pppd";
+  EXPECT_EQ(u->read(buf), 0);
+  EXPECT_EQ(u->poll(), unsigned(POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM));
+  int flags = SC_LOOP_TRAFFIC;
+  ASSERT_EQ(ioctl(u, PPPIOCSFLAGS, &flags), 0);
+  EXPECT_EQ(u->read(buf), -EAGAIN);
   EXPECT_EQ(u->poll(), unsigned(POLLOUT | POLLWRNORM));
+  flags = 0;
+  ASSERT_EQ(ioctl(u, PPPIOCSFLAGS, &flags), 0);
+  EXPECT_EQ(u->read(buf), 0);
   EXPECT_EQ(write(u, ppp(PPP_IPCP, bytes({1, 1, 0, 4}))), 6) << "nowhere to go: dropped";
   factory.link("ppp0")->transmit(udp4());
   EXPECT_EQ(unit_info(0).tx_packets, 2u);
