@@ -43,6 +43,14 @@ std::vector<sock_filter> notify_filter_program() {
   notify_if_equal(&prog, SYS_open);
   notify_if_equal(&prog, SYS_openat);
   notify_if_equal(&prog, SYS_openat2);
+  prog.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, SYS_write, 0, 6));
+  // A zero-length write(): tun refuses it (EINVAL) where FUSE answers 0
+  // and a socket sends an empty message, both without asking the daemon.
+  prog.push_back(stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[2])));
+  prog.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 3));
+  prog.push_back(stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[2]) + 4));
+  notify_if_equal(&prog, 0);
+  prog.push_back(stmt(BPF_RET | BPF_K, kAllow));
   prog.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl, 1, 0));
   prog.push_back(stmt(BPF_RET | BPF_K, kAllow));
 

@@ -154,7 +154,7 @@ class SeccompFrontend::Loop {
   Loop(std::vector<Device*> devices, KernelTtys* ttys, InterfaceIoctls* interfaces);
   ~Loop() { stop(); }
 
-  void adopt(UniqueFd listener);
+  void adopt(UniqueFd listener, bool exact);
   void stop();
 
   std::atomic<FuseFrontend*> carriers{nullptr};
@@ -171,8 +171,9 @@ class SeccompFrontend::Loop {
     bool dead = false;
   };
   struct Listener : Source {
-    explicit Listener(UniqueFd f) : Source{true}, fd(std::move(f)) {}
+    Listener(UniqueFd f, bool e) : Source{true}, fd(std::move(f)), exact(e) {}
     UniqueFd fd;
+    bool exact;  // no socket carriers for this process tree
   };
   using InodeKey = std::pair<dev_t, ino_t>;
   // One device file of a supervised program, through its carriers: a FUSE
@@ -227,10 +228,12 @@ class SeccompFrontend::Loop {
 
   // One notification, answered exactly once (or not at all when the caller
   // is gone).
-  void handle(int lfd, const seccomp_notif& n);
+  void handle(int lfd, bool exact, const seccomp_notif& n);
   void handle_open(int lfd, const seccomp_notif& n, int dirfd, uint64_t path_addr, uint64_t flags,
                    const char* syscall);
-  void handle_ioctl(int lfd, const seccomp_notif& n);
+  void handle_ioctl(int lfd, bool exact, const seccomp_notif& n);
+  // write(fd, buf, 0), which the carriers would answer without the device.
+  void handle_empty_write(int lfd, const seccomp_notif& n);
   // An ioctl of interface_ioctl_table() on a socket that is not ours.
   void handle_interface_ioctl(int lfd, const seccomp_notif& n, const UniqueFd& sock);
   const DeviceNode* match(pid_t pid, int dirfd, const std::string& path) const;
@@ -259,7 +262,7 @@ class SeccompFrontend::Loop {
   std::vector<std::byte> notif_buf_;
 
   std::mutex adopt_mu_;  // guards adopted_ and stopped_
-  std::vector<UniqueFd> adopted_;
+  std::vector<std::pair<UniqueFd, bool>> adopted_;  // listener, exact
   bool stopped_ = false;
   std::atomic<bool> stopping_{false};
 
@@ -303,7 +306,7 @@ SeccompFrontend::Loop::Loop(std::vector<Device*> devices, KernelTtys* ttys,
   thread_ = std::thread([this] { run(); });
 }
 
-void SeccompFrontend::Loop::adopt(UniqueFd listener) {
+void SeccompFrontend::Loop::adopt(UniqueFd listener, bool exact) {
   if (!listener) return;
   std::lock_guard lock(adopt_mu_);
   if (stopped_) {
@@ -312,7 +315,7 @@ void SeccompFrontend::Loop::adopt(UniqueFd listener) {
     return;
   }
   live_listeners.fetch_add(1);
-  adopted_.push_back(std::move(listener));
+  adopted_.emplace_back(std::move(listener), exact);
   inbox_->wake();
 }
 
@@ -378,13 +381,13 @@ void SeccompFrontend::Loop::dispatch(std::span<const epoll_event> events) {
 void SeccompFrontend::Loop::on_inbox() {
   uint64_t ticks;
   [[maybe_unused]] ssize_t r = ::read(inbox_->event.get(), &ticks, sizeof ticks);
-  std::vector<UniqueFd> adopted;
+  std::vector<std::pair<UniqueFd, bool>> adopted;
   {
     std::lock_guard lock(adopt_mu_);
     adopted.swap(adopted_);
   }
   const pid_t self = ::getpid();
-  for (auto& fd : adopted) {
+  for (auto& [fd, exact] : adopted) {
     // The same listener handed over again (any client may send one as
     // often as it likes) is served once: another copy would only hold a
     // descriptor of the daemon.
@@ -395,7 +398,7 @@ void SeccompFrontend::Loop::on_inbox() {
       live_listeners.fetch_sub(1);
       continue;
     }
-    auto l = std::make_unique<Listener>(std::move(fd));
+    auto l = std::make_unique<Listener>(std::move(fd), exact);
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.ptr = static_cast<Source*>(l.get());
@@ -460,7 +463,7 @@ void SeccompFrontend::Loop::on_listener(Listener* l, uint32_t events) {
       seccomp_notif n;
       std::memcpy(&n, notif_buf_.data(), sizeof n);
       try {
-        handle(l->fd.get(), n);
+        handle(l->fd.get(), l->exact, n);
       } catch (const std::exception& e) {
         // The caller must not wait forever; a second answer fails harmlessly.
         CN_LOG(seccomp, error) << "pid " << n.pid << " syscall " << n.data.nr << ": " << e.what();
@@ -477,7 +480,7 @@ void SeccompFrontend::Loop::on_listener(Listener* l, uint32_t events) {
   if (events & (EPOLLHUP | EPOLLERR)) close_listener(l);
 }
 
-void SeccompFrontend::Loop::handle(int lfd, const seccomp_notif& n) {
+void SeccompFrontend::Loop::handle(int lfd, bool exact, const seccomp_notif& n) {
   const auto& a = n.data.args;
   switch (n.data.nr) {
     // open and openat take int flags: the register's upper half is noise.
@@ -496,7 +499,9 @@ void SeccompFrontend::Loop::handle(int lfd, const seccomp_notif& n) {
       return respond_continue(lfd, n.id);
     }
     case SYS_ioctl:
-      return handle_ioctl(lfd, n);
+      return handle_ioctl(lfd, exact, n);
+    case SYS_write:
+      return handle_empty_write(lfd, n);
     default:
       return respond_continue(lfd, n.id);
   }
@@ -720,7 +725,7 @@ UniqueFd SeccompFrontend::Loop::caller_fd(pid_t pid, int fd, UniqueFd* pidfd) {
   return UniqueFd(dup < 0 ? -1 : static_cast<int>(dup));
 }
 
-void SeccompFrontend::Loop::handle_ioctl(int lfd, const seccomp_notif& n) {
+void SeccompFrontend::Loop::handle_ioctl(int lfd, bool exact, const seccomp_notif& n) {
   const auto pid = static_cast<pid_t>(n.pid);
   const int fd = static_cast<int>(n.data.args[0]);
   const auto cmd = static_cast<unsigned>(n.data.args[1]);
@@ -757,7 +762,7 @@ void SeccompFrontend::Loop::handle_ioctl(int lfd, const seccomp_notif& n) {
   if (f) {
     r = f->holders->file->ioctl(caller, cmd, arg, mem);
     const bool through_fuse = f->fuse_key == InodeKey{st.st_dev, st.st_ino};
-    if (r >= 0 && through_fuse && !f->io && f->device->carries_data_after(cmd))
+    if (r >= 0 && !exact && through_fuse && !f->io && f->device->carries_data_after(cmd))
       swap_to_socket(lfd, n, process, f, fd, ::fcntl(theirs.get(), F_GETFL));
   } else {
     bool answered = false;
@@ -765,6 +770,23 @@ void SeccompFrontend::Loop::handle_ioctl(int lfd, const seccomp_notif& n) {
     if (!answered) return respond_continue(lfd, n.id);
   }
   CN_LOG(trace, debug) << "pid " << pid << " " << describe_ioctl(cmd, arg) << " = "
+                       << (r < 0 ? failure(r) : std::to_string(r));
+  respond(lfd, n.id, r);
+}
+
+void SeccompFrontend::Loop::handle_empty_write(int lfd, const seccomp_notif& n) {
+  if (by_inode_.empty()) return respond_continue(lfd, n.id);
+  UniqueFd pidfd;
+  const UniqueFd theirs = caller_fd(static_cast<pid_t>(n.pid), static_cast<int>(n.data.args[0]), &pidfd);
+  struct stat st {};
+  if (!theirs || ::fstat(theirs.get(), &st) != 0) return respond_continue(lfd, n.id);
+  auto it = by_inode_.find({st.st_dev, st.st_ino});
+  // Not ours, or not open for writing (the kernel's EBADF).
+  if (it == by_inode_.end() || (::fcntl(theirs.get(), F_GETFL) & O_ACCMODE) == O_RDONLY)
+    return respond_continue(lfd, n.id);
+  if (!id_valid(lfd, n.id)) return;
+  const long r = it->second->holders->file->write({});
+  CN_LOG(trace, debug) << "pid " << n.pid << " write(" << n.data.args[0] << ", 0) = "
                        << (r < 0 ? failure(r) : std::to_string(r));
   respond(lfd, n.id, r);
 }
@@ -908,7 +930,7 @@ void SeccompFrontend::Loop::close_injected(Injected* f) {
 void SeccompFrontend::Loop::release_all() {
   while (!files_.empty()) close_injected(files_.begin()->second.get());
   while (!listeners_.empty()) close_listener(listeners_.front().get());
-  std::vector<UniqueFd> adopted;
+  std::vector<std::pair<UniqueFd, bool>> adopted;
   {
     std::lock_guard lock(adopt_mu_);
     adopted.swap(adopted_);
@@ -924,13 +946,13 @@ SeccompFrontend::~SeccompFrontend() = default;
 void SeccompFrontend::use_carriers(FuseFrontend* carriers) {
   loop_->carriers.store(carriers, std::memory_order_release);
 }
-int SeccompFrontend::adopt(UniqueFd listener) {
+int SeccompFrontend::adopt(UniqueFd listener, bool exact) {
   char target[64] = {};
   const std::string link = "/proc/self/fd/" + std::to_string(listener.get());
   const ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
   if (n <= 0 || std::string_view(target, static_cast<size_t>(n)) != "anon_inode:seccomp notify")
     return -EINVAL;
-  loop_->adopt(std::move(listener));
+  loop_->adopt(std::move(listener), exact);
   return 0;
 }
 void SeccompFrontend::stop() { loop_->stop(); }

@@ -47,7 +47,10 @@ class SeccompFrontend {
   // -EINVAL, and nothing kept, for a descriptor that is not a seccomp
   // listener: a client's descriptor of anything else (a FUSE file of its
   // own that never answers) must never reach the loop's ioctls.
-  int adopt(UniqueFd listener);
+  // exact: the process tree's files stay FUSE files for good (no socket
+  // swapped in): every read, write and poll answers as the device does, at
+  // the cost of a round trip through the daemon per frame.
+  int adopt(UniqueFd listener, bool exact = false);
 
   // The mount whose FUSE files carry the files opened from now on; it must
   // outlive the frontend (or stop() first). Thread-safe.

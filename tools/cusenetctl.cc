@@ -50,8 +50,11 @@ constexpr const char* kUsage =
     "  tty add ... --baud-emulation\n"
     "                         the new ports keep their termios baud rate: bytes\n"
     "                         leave no faster than the line carries them\n"
-    "  run [--bind] -- CMD..  run CMD against the emulated /dev/net/tun and /dev/ppp:\n"
-    "                         by seccomp injection (default), or with --bind as the\n"
+    "  run [--bind|--exact] -- CMD..\n"
+    "                         run CMD against the emulated /dev/net/tun and /dev/ppp:\n"
+    "                         by seccomp injection (default: a tun's frames through a\n"
+    "                         socket once attached; --exact: every file answers as the\n"
+    "                         device, a round trip per frame), or with --bind as the\n"
     "                         daemon's FUSE files bind-mounted over /dev in a private\n"
     "                         mount namespace (over an overlay of /dev where the\n"
     "                         kernel has no such node)\n"
@@ -114,7 +117,7 @@ UniqueFd receive_fd(int sock, char* byte_out = nullptr) {
 
 // The child installs the filter and stops until the daemon holds the
 // listener: its first trapped open() would otherwise wait for nobody.
-int run_injected(const std::string& run_dir, char** cmd) {
+int run_injected(const std::string& run_dir, char** cmd, bool exact) {
   int sp[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) {
     std::perror("cusenetctl: socketpair");
@@ -153,7 +156,10 @@ int run_injected(const std::string& run_dir, char** cmd) {
   UniqueFd listener = receive_fd(parent_end.get(), &tag);
   if (!listener && tag == 'S') return wait_child(pid);
   cusenet::control::Response resp;
-  int err = listener ? cusenet::control::call(run_dir + "/control.sock", {"adopt"}, {listener.get()}, &resp)
+  int err = listener ? cusenet::control::call(run_dir + "/control.sock",
+                                                   exact ? std::vector<std::string>{"adopt", "exact"}
+                                                         : std::vector<std::string>{"adopt"},
+                                                   {listener.get()}, &resp)
                      : -EPROTO;
   if (err || resp.status != 0) {
     std::fprintf(stderr, "cusenetctl: the daemon did not take the process: %s\n",
@@ -336,20 +342,22 @@ int main(int argc, char** argv) {
   }
   std::string cmd = argv[i++];
   if (cmd == "run") {
-    bool bind = false;
+    bool bind = false, exact = false;
     for (; i < argc && std::strcmp(argv[i], "--") != 0; ++i) {
       if (std::strcmp(argv[i], "--bind") == 0) {
         bind = true;
+      } else if (std::strcmp(argv[i], "--exact") == 0) {
+        exact = true;
       } else {
         std::fputs(kUsage, stderr);
         return 2;
       }
     }
-    if (i + 1 >= argc) {
+    if (i + 1 >= argc || (bind && exact)) {
       std::fputs(kUsage, stderr);
       return 2;
     }
-    return bind ? run_bound(run_dir, argv + i + 1) : run_injected(run_dir, argv + i + 1);
+    return bind ? run_bound(run_dir, argv + i + 1) : run_injected(run_dir, argv + i + 1, exact);
   }
   if (cmd == "-h" || cmd == "--help" || cmd == "help") {
     std::fputs(kUsage, stdout);

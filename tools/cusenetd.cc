@@ -273,9 +273,12 @@ struct Daemon {
     if (cmd == "capture") return capture.open(req);
     if (cmd == "adopt") {
       if (req.fds.size() != 1) return {2, "adopt needs exactly one seccomp listener\n"};
+      const bool exact = req.args.size() > 1 && req.args[1] == "exact";
+      if (req.args.size() > 2 || (req.args.size() == 2 && !exact)) return {2, "usage: adopt [exact]\n"};
       CN_LOG_LIMITED(daemon, info, req.caller.uid)
-          << "supervising process tree of pid " << req.pid << " (uid " << req.caller.uid << ")";
-      if (seccomp.adopt(std::move(req.fds[0])) != 0) return {2, "adopt takes a seccomp listener\n"};
+          << "supervising process tree of pid " << req.pid << " (uid " << req.caller.uid << ")"
+          << (exact ? ", exact" : "");
+      if (seccomp.adopt(std::move(req.fds[0]), exact) != 0) return {2, "adopt takes a seccomp listener\n"};
       return {0, ""};
     }
     if (!capable(req.caller, CAP_NET_ADMIN))

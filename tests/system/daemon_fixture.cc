@@ -144,8 +144,11 @@ std::string Daemon::ctl(const std::vector<std::string>& args, int* status) const
   return out;
 }
 
-int Daemon::supervise(const std::vector<std::string>& cmd, const std::vector<std::string>& env) const {
-  std::vector<std::string> argv = {env_or("CUSENETCTL", "cusenetctl"), "--run-dir", run_dir_, "run", "--"};
+int Daemon::supervise(const std::vector<std::string>& cmd, const std::vector<std::string>& env,
+                      bool exact) const {
+  std::vector<std::string> argv = {env_or("CUSENETCTL", "cusenetctl"), "--run-dir", run_dir_, "run"};
+  if (exact) argv.push_back("--exact");
+  argv.push_back("--");
   argv.insert(argv.end(), cmd.begin(), cmd.end());
   pid_t pid = spawn(argv, -1, env);
   int wst = 0;
@@ -153,13 +156,14 @@ int Daemon::supervise(const std::vector<std::string>& cmd, const std::vector<std
   return WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
 }
 
-int Daemon::supervise_self(const std::vector<std::string>& args, const std::vector<std::string>& env) const {
+int Daemon::supervise_self(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                           bool exact) const {
   char exe[PATH_MAX];
   const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n <= 0) return -1;
   std::vector<std::string> cmd = {std::string(exe, static_cast<size_t>(n))};
   cmd.insert(cmd.end(), args.begin(), args.end());
-  return supervise(cmd, env);
+  return supervise(cmd, env, exact);
 }
 
 int Daemon::open_fds() const {

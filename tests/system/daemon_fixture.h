@@ -31,10 +31,12 @@ class Daemon {
   std::string ctl(const std::vector<std::string>& args, int* status = nullptr) const;
   // Runs `cusenetctl --run-dir DIR run -- cmd...` with this program's
   // stdout and stderr, in env's extra variables; returns its exit status.
-  int supervise(const std::vector<std::string>& cmd, const std::vector<std::string>& env = {}) const;
+  int supervise(const std::vector<std::string>& cmd, const std::vector<std::string>& env = {},
+                bool exact = false) const;
   // supervise() of this very program (/proc/self/exe) with args after its
   // name; -1 when /proc/self/exe cannot be read.
-  int supervise_self(const std::vector<std::string>& args, const std::vector<std::string>& env) const;
+  int supervise_self(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                     bool exact = false) const;
   // Number of open descriptors of the daemon (/proc/PID/fd).
   int open_fds() const;
 

@@ -3,7 +3,8 @@
 // private cusenetd serves; with =injected the program starts a private
 // cusenetd and runs itself again under `cusenetctl run` (as =supervised), so
 // that its open("/dev/net/tun") gets the emulator's file by seccomp
-// injection; with =cuse (the VM tier, tests/vm/cuse.sh) the private
+// injection; with =exact the same under `cusenetctl run --exact` (as
+// =supervised-exact), where no socket carries the frames; with =cuse (the VM tier, tests/vm/cuse.sh) the private
 // cusenetd's CUSE device is /dev/net/tun, and it reaches the kernel's TUN
 // through the node $CUSENET_KERNEL_TUN. Only real descriptors and syscalls.
 // The program moves itself into a private network namespace before anything
@@ -103,10 +104,13 @@ int value_ioctl(int fd, unsigned cmd, unsigned long v) {
 
 #define SKIP_IN_FUSE(why) \
   if (fuse()) GTEST_SKIP() << why
-// An injected file is a SEQPACKET socket: the daemon answers its ioctls, but
-// read, write and poll are the socket's own, and the FUSE run covers them.
+// Under `cusenetctl run` a tun's frames travel through a SEQPACKET socket
+// once TUNSETIFF has attached it (before, through a FUSE file that answers
+// as the device): the daemon answers its ioctls, but read, write and poll
+// are the socket's own. The =exact column (`run --exact`) covers them.
 constexpr const char* kInjectedSocket =
-    "an injected file is a socket: its read/write cannot fail with the device's error, nor its poll say POLLERR";
+    "an attached tun's frames travel through a socket: its read/write cannot fail with the device's error, "
+    "nor its poll follow the interface (`cusenetctl run --exact` answers as the device)";
 #define SKIP_IN_INJECTED(why) \
   if (g_mode == "supervised") GTEST_SKIP() << why
 
@@ -873,7 +877,6 @@ TEST_F(TunOracle, MalformedWritesAreEinval) {
 TEST_F(TunOracle, EmptyWriteIsEinval) {
   SKIP_IN_FUSE("the kernel's FUSE answers a zero-length write with 0 without asking the daemon");
   if (cuse()) GTEST_SKIP() << "the kernel's CUSE answers a zero-length write with 0 without asking the daemon";
-  SKIP_IN_INJECTED(kInjectedSocket);
   int tun = open_tun();
   ASSERT_EQ(setiff(tun, IFF_TUN | IFF_NO_PI, "ot_empty_w"), 0);
   uint8_t junk[1] = {0x45};
@@ -1129,8 +1132,9 @@ int main(int argc, char** argv) {
   const char* mode = std::getenv("TUN_UNDER_TEST");
   g_mode = mode && *mode ? mode : "kernel";
   if (g_mode != "kernel" && g_mode != "fuse" && g_mode != "injected" && g_mode != "supervised" &&
-      g_mode != "cuse") {
-    std::fprintf(stderr, "TUN_UNDER_TEST must be kernel, fuse, injected or cuse, not %s\n", g_mode.c_str());
+      g_mode != "exact" && g_mode != "supervised-exact" && g_mode != "cuse") {
+    std::fprintf(stderr, "TUN_UNDER_TEST must be kernel, fuse, injected, exact or cuse, not %s\n",
+                 g_mode.c_str());
     return 2;
   }
   if (::geteuid() != 0)
@@ -1139,11 +1143,14 @@ int main(int argc, char** argv) {
     g_skip = "no kernel /dev/net/tun on this machine";
   else
     g_skip = enter_private_netns();
-  if (g_mode == "injected" && g_skip.empty()) g_skip = cusenet::testing::system_test_unavailable();
-  if (g_mode == "injected" && g_skip.empty()) {
+  const bool injected = g_mode == "injected" || g_mode == "exact";
+  if (injected && g_skip.empty()) g_skip = cusenet::testing::system_test_unavailable();
+  if (injected && g_skip.empty()) {
     cusenet::testing::Daemon daemon;
     if (daemon.ok()) {
-      int rc = daemon.supervise_self(self_args, {"TUN_UNDER_TEST=supervised"});
+      const bool exact = g_mode == "exact";
+      int rc = daemon.supervise_self(
+          self_args, {exact ? "TUN_UNDER_TEST=supervised-exact" : "TUN_UNDER_TEST=supervised"}, exact);
       if (rc >= 0) return rc;
       g_skip = "injected run: cannot read /proc/self/exe";
     } else {

@@ -81,6 +81,21 @@ TEST(IoctlTable, FilterTakesEveryTunRangeCommandAndNoTerminalOne) {
     EXPECT_EQ(ioctl_verdict(cmd), SECCOMP_RET_ALLOW) << std::hex << cmd;
 }
 
+TEST(IoctlTable, FilterTakesOnlyZeroLengthWrites) {
+  seccomp_data d{};
+  d.nr = SYS_write;
+  d.arch = AUDIT_ARCH_X86_64;
+  d.args[0] = 3;
+  for (uint64_t len : {0ull, 1ull, 1500ull, 1ull << 32, ~0ull}) {
+    d.args[2] = len;
+    EXPECT_EQ(verdict(notify_filter_program(), d), len == 0 ? SECCOMP_RET_USER_NOTIF : SECCOMP_RET_ALLOW)
+        << len;
+  }
+  d.nr = SYS_read;
+  d.args[2] = 0;
+  EXPECT_EQ(verdict(notify_filter_program(), d), SECCOMP_RET_ALLOW);
+}
+
 TEST(IoctlTable, CommandsAreUnique) {
   std::set<unsigned> seen;
   for (const auto& l : ioctl_table()) EXPECT_TRUE(seen.insert(l.cmd).second) << l.name;
