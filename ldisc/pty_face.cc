@@ -50,7 +50,7 @@ struct PtyFace::State {
   UniqueFd open_slave() const;
   void follow_slave_rate();
   void set_lines(bool up);
-  void follow_holders(bool hangup_seen);
+  void follow_holders(bool opened, bool hangup_seen);
   bool carrier_lost();
   bool hang_up();
 };
@@ -89,9 +89,11 @@ void PtyFace::State::follow_slave_rate() {
 }
 
 // DTR and RTS as a serial driver drives them for the program on the slave
-// (the port's own HUPCL is off): raised by its first open while the
-// slave's speed is not B0, dropped by its last close when the slave's HUPCL
-// is set (tty_port_shutdown).
+// (the port's own HUPCL is off): raised by each open while the slave's
+// speed is not B0 (tty_port_block_til_ready), dropped by its last close
+// when the slave's HUPCL is set (tty_port_shutdown). The face's own opens
+// wake it too: their events are dropped after them, and one of a program
+// in that instant with them.
 void PtyFace::State::set_lines(bool up) {
   unsigned bits = TIOCM_DTR | TIOCM_RTS;
   LocalMemory mem;
@@ -99,16 +101,19 @@ void PtyFace::State::set_lines(bool up) {
 }
 
 // After an open (a wakeup from the watch) or the master's POLLHUP.
-void PtyFace::State::follow_holders(bool hangup_seen) {
+void PtyFace::State::follow_holders(bool opened, bool hangup_seen) {
   pollfd p{master.get(), 0, 0};
   const bool now = !hangup_seen && ::poll(&p, 1, 0) >= 0 && !(p.revents & POLLHUP);
-  if (now == held) return;
+  const bool rise = now && (opened || !held);
+  const bool fall = held && !now;
   held = now;
+  if (!rise && !fall) return;
   termios t;
-  const UniqueFd slave = open_slave();  // the termios outlive the slave's last close
-  if (!slave || ::tcgetattr(slave.get(), &t) != 0) return;
-  if (held && ::cfgetospeed(&t) != B0) set_lines(true);
-  if (!held && (t.c_cflag & HUPCL)) set_lines(false);
+  // The termios outlive the slave's last close.
+  if (UniqueFd slave = open_slave(); !slave || ::tcgetattr(slave.get(), &t) != 0) return;
+  if (opens.fd() >= 0) opens.drain();
+  if (rise && ::cfgetospeed(&t) != B0) set_lines(true);
+  if (fall && (t.c_cflag & HUPCL)) set_lines(false);
 }
 
 bool PtyFace::State::carrier_lost() {
@@ -155,6 +160,7 @@ bool PtyFace::State::hang_up() {
     file = id;
   }
   if (t.c_cflag & HUPCL) set_lines(false);
+  if (opens.fd() >= 0) opens.drain();  // the face's own opens above
   return true;
 }
 
@@ -187,15 +193,17 @@ void PtyFace::State::run() {
     }
     if (fds[2].revents & POLLIN) {
       opens.drain();
-      follow_holders(false);
+      follow_holders(true, false);
     }
     if (carrier_changed.exchange(false) && carrier_lost() && hang_up()) {
       to_port.clear();
       to_pty.clear();
       continue;
     }
+    bool gone = false;  // the master reads EIO: nobody holds the slave
     if (fds[1].revents & POLLIN) {
       const ssize_t n = ::read(master.get(), buf, sizeof buf);
+      gone = n < 0 && errno == EIO;
       if (n > 0 && !bypassed && port->paced()) follow_slave_rate();
       if (n > 0 && !bypassed) to_port.assign(buf, buf + n);
     }
@@ -215,7 +223,7 @@ void PtyFace::State::run() {
       if (n > 0) to_pty.erase(to_pty.begin(), to_pty.begin() + n);
     }
     // The program's last close, after what it wrote was read.
-    if ((fds[1].revents & POLLHUP) && !(fds[1].revents & POLLIN)) follow_holders(true);
+    if (gone || ((fds[1].revents & POLLHUP) && !(fds[1].revents & POLLIN))) follow_holders(false, true);
   }
   std::lock_guard lock(mu);
   ended = true;
