@@ -15,8 +15,8 @@
 // A tty that is the slave of one of the daemon's own pty faces (found by
 // its device number and devpts instance through own_ptys) needs no stand-in: its discipline
 // runs on the emulated port behind the face, as on /dev/ttyVP<n> under CUSE,
-// opened as the caller with the face's termios (raw, CLOCAL: a pty has no
-// carrier), while the face stops copying (ldisc/pty_face.h). A paced port
+// opened as the caller with the face's termios (raw, CLOCAL: the face
+// hangs it up by the slave's CLOCAL, ldisc/pty_face.h), while the face stops copying (ldisc/pty_face.h). A paced port
 // takes the slave's line rate when the discipline is set; a later TCSETS
 // on the slave is the kernel's (the filter does not take it) and reaches
 // the port only once the discipline has gone and bytes flow again. N_TTY

@@ -5,8 +5,16 @@
 // master; a program opens the slave, whose path is printed. A supervised
 // program can set its line discipline there (cuse/kernel_ttys.h), so two
 // pppd on the slaves of a null-modem pair talk across the emulated ports.
-// The slave's termios and modem lines stay the kernel pty's own; the port is
-// CLOCAL, so that its peer's carrier does not hang it up. A paced port
+// The slave's termios stay the kernel pty's own, and decide what a serial
+// line's would: the slave's opens raise DTR and RTS on the port (speed not
+// B0), its last close drops them with HUPCL (the daemon holds the slave
+// only for a moment, so that the master sees that close); the port's
+// carrier lost while a program holds the slave without CLOCAL (pppd's
+// `modem`) hangs it up: the port's discipline goes (a PPP channel: pppd
+// reads 0, "Modem hangup"), the port and the slave (TIOCVHANGUP) are hung
+// up, and the face opens both again for the next program. The port itself
+// stays CLOCAL, with HUPCL off: the face decides. A program opening the
+// slave in the instant the carrier drops may be hung up with it. A paced port
 // (TtyPort::LineSpeed::baud) takes the slave's rate and frame (CBAUD, CSIZE,
 // PARENB, CSTOPB) with the next bytes the slave sends, so that a program
 // setting its speed on the slave sets the line's.

@@ -63,10 +63,12 @@ void TtyPort::run(const Pending& p) {
   std::shared_ptr<FarEnd> far;
   unsigned outputs = 0;
   std::vector<Notify> notifies;
+  std::function<void()> carrier_watch;
   {
     std::lock_guard lock(mu_);
     far = far_;
     outputs = outputs_;
+    if (p.carrier) carrier_watch = carrier_watch_;
     if (p.notify)
       for (auto& [id, f] : files_)
         if (f.notify) notifies.push_back(f.notify);
@@ -75,6 +77,7 @@ void TtyPort::run(const Pending& p) {
   if (p.push) push();
   if (far && p.room) far->receive_room();
   for (auto& n : notifies) n();
+  if (carrier_watch) carrier_watch();
   for (auto& fn : p.work) fn();
 }
 
@@ -226,11 +229,17 @@ void TtyPort::set_modem_inputs(unsigned tiocm) {
   inputs_ = tiocm & kModemInputs;
   if ((old & TIOCM_CTS) != (inputs_ & TIOCM_CTS)) pending_.push = true;
   pending_.notify = true;
+  if ((old ^ inputs_) & TIOCM_CAR) pending_.carrier = true;
   const bool carrier_lost = (old & TIOCM_CAR) && !(inputs_ & TIOCM_CAR);
   if (carrier_lost && !(termios_.c_cflag & CLOCAL) && !files_.empty()) {
     CN_LOG(tty, info) << name_ << ": carrier lost, hanging up";
     hangup_locked();
   }
+}
+
+void TtyPort::watch_carrier(std::function<void()> fn) {
+  std::lock_guard lock(mu_);
+  carrier_watch_ = std::move(fn);
 }
 
 // -------------------------------------------------- line disciplines

@@ -78,6 +78,10 @@ class TtyPort final : private Tty {
   // TIOCM_CTS, TIOCM_CAR, TIOCM_DSR, TIOCM_RNG as the far end drives them.
   // Carrier lost without CLOCAL hangs the port up.
   void set_modem_inputs(unsigned tiocm);
+  // fn runs, without the port's lock, after each change of TIOCM_CAR: for
+  // whoever decides about hangups beyond the port's own CLOCAL (a pty face
+  // asks its slave's termios).
+  void watch_carrier(std::function<void()> fn);
   // The far end has room again after a short FarEnd::transmit().
   void write_wakeup();
   // tty_hangup: every open file reads 0 and fails with EIO from now on, the
@@ -110,7 +114,7 @@ class TtyPort final : private Tty {
  private:
   // Work found under the lock and done after it is released.
   struct Pending {
-    bool push = false, room = false, modem = false, notify = false;
+    bool push = false, room = false, modem = false, notify = false, carrier = false;
     std::vector<std::function<void()>> work;  // the discipline's after_unlock()
   };
   class Locked;
@@ -149,6 +153,7 @@ class TtyPort final : private Tty {
   mutable std::mutex mu_;
   Pending pending_;
   std::shared_ptr<FarEnd> far_;
+  std::function<void()> carrier_watch_;
   KernelTermios termios_ = KernelTermios::serial_default();
   winsize winsize_{};
   unsigned outputs_ = 0, inputs_ = 0;

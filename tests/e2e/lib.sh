@@ -221,6 +221,16 @@ pppd_in() {
   bg "$name" ip netns exec "$ns" "${via[@]}" pppd "$@"
 }
 
+# The daemon holds nothing of the pppd that have gone.
+expect_idle() {
+  wait_for 10 sh -c "$CUSENETCTL ppp -j | grep -q '\"files\":0,\"units\":\[\],\"channels\":\[\]'" \
+    || fail "PPP objects left: $("$CUSENETCTL" ppp)"
+  wait_for 10 sh -c "$CUSENETCTL tty -j | grep -q '\"kernel_ttys\":0'" \
+    || fail "line disciplines left on kernel ttys: $("$CUSENETCTL" tty)"
+  wait_for 10 sh -c "[ \"\$($CUSENETCTL status -j | sed -n 's/.*\"injected_files\":\([0-9]*\).*/\1/p')\" = 0 ]" \
+    || fail "injected files left: $("$CUSENETCTL" status)"
+}
+
 # up NS IFNAME LOCAL: waits for IFNAME to have LOCAL (IPCP done, interface configured).
 up() {
   wait_for 20 sh -c "ip -n $1 -4 addr show dev $2 2>/dev/null | grep -q 'inet $3 '" \

@@ -46,16 +46,6 @@ stop_clean() {
   grep -q "LCP terminated by peer" "$E2E_DIR/$name.log" || fail "$name did not see the peer terminate"
 }
 
-# The daemon holds nothing of the pppd that have gone.
-expect_idle() {
-  wait_for 10 sh -c "$CUSENETCTL ppp -j | grep -q '\"files\":0,\"units\":\[\],\"channels\":\[\]'" \
-    || fail "PPP objects left: $("$CUSENETCTL" ppp)"
-  wait_for 10 sh -c "$CUSENETCTL tty -j | grep -q '\"kernel_ttys\":0'" \
-    || fail "line disciplines left on kernel ttys: $("$CUSENETCTL" tty)"
-  wait_for 10 sh -c "[ \"\$($CUSENETCTL status -j | sed -n 's/.*\"injected_files\":\([0-9]*\).*/\1/p')\" = 0 ]" \
-    || fail "injected files left: $("$CUSENETCTL" status)"
-}
-
 # check_link_events FILE IFNAME: the monitor's events for IFNAME, in order:
 # it appears down without carrier (no channel yet), is up with carrier and
 # operstate UP once IPCP has configured it, then is down (admin down or

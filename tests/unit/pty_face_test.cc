@@ -11,6 +11,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <mutex>
@@ -97,6 +98,75 @@ TEST(PtyFace, ABypassStopsTheCopyingUntilItGoes) {
   put("four");
   ASSERT_TRUE(wait_until([&] { return line->sent() == "onefour"; }))
       << line->sent() << ": what the slave wrote under the bypass is dropped";
+}
+
+class Modem final : public FarEnd {
+ public:
+  size_t transmit(std::span<const std::byte> bytes) override { return bytes.size(); }
+  void receive_room() override {}
+  void modem_outputs(unsigned tiocm) override { outputs.store(tiocm); }
+  std::atomic<unsigned> outputs{0};
+};
+
+UniqueFd open_slave(const PtyFace& face, bool clocal) {
+  UniqueFd fd(::open(face.slave_path().c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+  termios t{};
+  if (!fd || ::tcgetattr(fd.get(), &t) != 0) return {};
+  ::cfmakeraw(&t);
+  t.c_cflag = (t.c_cflag & ~CLOCAL) | HUPCL | (clocal ? CLOCAL : 0);
+  if (::tcsetattr(fd.get(), TCSANOW, &t) != 0) return {};
+  return fd;
+}
+
+// The slave's opens drive DTR (HUPCL); the carrier lost under a slave
+// without CLOCAL hangs it up (reads 0), with CLOCAL it does not; afterwards
+// the face carries bytes for the next open.
+TEST(PtyFace, TheSlavesOpensDriveDtrAndItsClocalDecidesTheHangup) {
+  auto port = std::make_shared<TtyPort>("ttyVP0", LdiscTable::make());
+  auto modem = std::make_shared<Modem>();
+  port->set_far_end(modem);
+  int err = 0;
+  auto face = PtyFace::create(port, &err);
+  if (!face && (err == -ENOENT || err == -EACCES)) GTEST_SKIP() << "no /dev/ptmx here (" << err << ")";
+  ASSERT_NE(face, nullptr) << err;
+  const auto dtr = [&] { return (modem->outputs.load() & TIOCM_DTR) != 0; };
+  EXPECT_FALSE(dtr()) << "nobody holds the slave";
+  port->set_modem_inputs(TIOCM_CAR | TIOCM_DSR | TIOCM_CTS);
+
+  {
+    UniqueFd local = open_slave(*face, true);
+    ASSERT_TRUE(local);
+    ASSERT_TRUE(wait_until(dtr)) << "the first open raises DTR";
+    port->set_modem_inputs(0);
+    EXPECT_EQ(read_within(local.get(), 300ms), "");
+    char b;
+    EXPECT_EQ(::read(local.get(), &b, 1), -1) << "CLOCAL: not hung up";
+    EXPECT_EQ(errno, EAGAIN);
+    port->set_modem_inputs(TIOCM_CAR | TIOCM_DSR | TIOCM_CTS);
+  }
+  ASSERT_TRUE(wait_until([&] { return !dtr(); })) << "the last close with HUPCL drops DTR";
+
+  UniqueFd modem_user = open_slave(*face, false);
+  ASSERT_TRUE(modem_user);
+  ASSERT_TRUE(wait_until(dtr));
+  port->set_modem_inputs(0);
+  pollfd p{modem_user.get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 2000), 1);
+  EXPECT_TRUE(p.revents & POLLHUP);
+  char b;
+  EXPECT_EQ(::read(modem_user.get(), &b, 1), 0) << "hung up: end of file";
+  EXPECT_EQ(::write(modem_user.get(), "x", 1), -1);
+  EXPECT_EQ(errno, EIO);
+  EXPECT_TRUE(wait_until([&] { return !dtr(); })) << "the hangup drops DTR (HUPCL)";
+  modem_user.reset();
+
+  port->set_modem_inputs(TIOCM_CAR | TIOCM_DSR | TIOCM_CTS);
+  UniqueFd next = open_slave(*face, false);
+  ASSERT_TRUE(next);
+  ASSERT_TRUE(wait_until(dtr)) << "the next open raises DTR again";
+  ASSERT_EQ(port->ldisc(), N_TTY);
+  port->receive(std::as_bytes(std::span(std::string_view("again"))));
+  EXPECT_EQ(read_within(next.get(), 2s), "again") << "the face carries bytes after the hangup";
 }
 
 }  // namespace
