@@ -37,6 +37,10 @@ class OpenFile {
   virtual ssize_t write(std::span<const std::byte> frame) = 0;
   virtual PollMask poll() = 0;
   virtual long ioctl(const Caller& caller, unsigned cmd, uint64_t arg, UserMemory& mem) = 0;
+  // Whether frames flow through the file at rate now (a tun once attached):
+  // a frontend with a faster but less faithful way to move frames may
+  // switch to it while this holds.
+  virtual bool carries_data() const { return false; }
   // The last descriptor is gone (close, exit, kill -9). Called once; the
   // file answers nothing useful afterwards.
   virtual void release() = 0;
@@ -54,10 +58,6 @@ class Device {
   // would refuse the caller).
   virtual std::shared_ptr<OpenFile> open(const Caller& caller, int flags, Notify notify,
                                          int* err) = 0;
-  // Whether a file, once ioctl `cmd` has succeeded on it, carries data
-  // frames at rate (tun after TUNSETIFF): a frontend with a faster but less
-  // faithful way to move frames may switch to it then.
-  virtual bool carries_data_after(unsigned /*cmd*/) const { return false; }
 };
 
 }  // namespace cusenet

@@ -35,6 +35,8 @@ class EchoFile final : public OpenFile {
     return static_cast<ssize_t>(frame.size());
   }
 
+  // The transports' ceiling: a supervised program's file is a socket at once.
+  bool carries_data() const override { return true; }
   PollMask poll() override {
     PollMask mask = POLLOUT | POLLWRNORM;
     if (!queue_.empty()) mask |= POLLIN | POLLRDNORM;

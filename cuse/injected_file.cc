@@ -126,7 +126,11 @@ bool InjectedFile::drain(InjectedBatch& b) {
       hung_up_ = true;
       CN_LOG(seccomp, debug) << "device hung up: end of file for the client";
     } else if (r != -EAGAIN) {
-      CN_LOG(seccomp, debug) << "device read: " << strerror(static_cast<int>(-r));
+      // The error itself (EBADFD: a tun detached) cannot cross a socket;
+      // a reader waiting forever instead would be worse than end of file.
+      hung_up_ = true;
+      CN_LOG(seccomp, debug) << "device read: " << strerror(static_cast<int>(-r))
+                             << ": end of file for the client";
     }
     break;
   }

@@ -72,6 +72,9 @@ class InjectedFile {
 
   // The client's last descriptor is gone: tells the device, once.
   void release();
+  // The device read end of file or failed (a tun detached): the client
+  // reads end of file after the frames before it.
+  bool hung_up() const { return hung_up_; }
 
  private:
   // Messages [0, n) of the batch, in order: how many went out before the
@@ -86,7 +89,7 @@ class InjectedFile {
   // Frames the full socket refused, in order; no more are read from the
   // device until they are out.
   std::vector<std::vector<std::byte>> held_;
-  bool hung_up_ = false;      // the device read 0: the client reads end of file
+  bool hung_up_ = false;      // the device read 0 or failed: the client reads end of file
   bool half_closed_ = false;  // the client shut down its sending side
   bool released_ = false;
 };

@@ -229,8 +229,8 @@ class SeccompFrontend::Loop {
   // One notification, answered exactly once (or not at all when the caller
   // is gone).
   void handle(int lfd, bool exact, const seccomp_notif& n);
-  void handle_open(int lfd, const seccomp_notif& n, int dirfd, uint64_t path_addr, uint64_t flags,
-                   const char* syscall);
+  void handle_open(int lfd, bool exact, const seccomp_notif& n, int dirfd, uint64_t path_addr,
+                   uint64_t flags, const char* syscall);
   void handle_ioctl(int lfd, bool exact, const seccomp_notif& n);
   // write(fd, buf, 0), which the carriers would answer without the device.
   void handle_empty_write(int lfd, const seccomp_notif& n);
@@ -485,9 +485,9 @@ void SeccompFrontend::Loop::handle(int lfd, bool exact, const seccomp_notif& n) 
   switch (n.data.nr) {
     // open and openat take int flags: the register's upper half is noise.
     case SYS_open:
-      return handle_open(lfd, n, AT_FDCWD, a[0], static_cast<uint32_t>(a[1]), "open");
+      return handle_open(lfd, exact, n, AT_FDCWD, a[0], static_cast<uint32_t>(a[1]), "open");
     case SYS_openat:
-      return handle_open(lfd, n, static_cast<int>(a[0]), a[1], static_cast<uint32_t>(a[2]),
+      return handle_open(lfd, exact, n, static_cast<int>(a[0]), a[1], static_cast<uint32_t>(a[2]),
                          "openat");
     case SYS_openat2: {
       // RESOLVE_* restrictions are the kernel's to apply: only a plain
@@ -495,7 +495,7 @@ void SeccompFrontend::Loop::handle(int lfd, bool exact, const seccomp_notif& n) 
       open_how how{};
       if (a[3] >= sizeof how && read_caller(static_cast<pid_t>(n.pid), a[2], &how, sizeof how) &&
           how.resolve == 0)
-        return handle_open(lfd, n, static_cast<int>(a[0]), a[1], how.flags, "openat2");
+        return handle_open(lfd, exact, n, static_cast<int>(a[0]), a[1], how.flags, "openat2");
       return respond_continue(lfd, n.id);
     }
     case SYS_ioctl:
@@ -522,7 +522,7 @@ const DeviceNode* SeccompFrontend::Loop::match(pid_t pid, int dirfd,
   return nullptr;
 }
 
-void SeccompFrontend::Loop::handle_open(int lfd, const seccomp_notif& n, int dirfd,
+void SeccompFrontend::Loop::handle_open(int lfd, bool exact, const seccomp_notif& n, int dirfd,
                                         uint64_t path_addr, uint64_t flags, const char* syscall) {
   const auto pid = static_cast<pid_t>(n.pid);
   std::string path;
@@ -584,8 +584,13 @@ void SeccompFrontend::Loop::handle_open(int lfd, const seccomp_notif& n, int dir
     file = node->device->open(caller, static_cast<int>(flags), std::move(notify), &err);
     if (!file) refuse = err < 0 ? err : -ENODEV;
   }
+  // A file that carries data from the start (the echo device) is a socket at once.
+  if (fuse && (refuse || (!exact && file->carries_data()))) {
+    carriers->withdraw_carrier(fuse->fh);
+    fuse_released->store(true, std::memory_order_release);
+    fuse.reset();
+  }
   if (refuse) {
-    if (fuse) carriers->withdraw_carrier(fuse->fh);
     CN_LOG(trace, debug) << call << failure(refuse);
     return respond(lfd, n.id, refuse);
   }
@@ -663,6 +668,9 @@ bool SeccompFrontend::Loop::add_socket(Injected* f, int file_flags, UniqueFd* cl
   if (!(file_flags & O_NONBLOCK)) ::fcntl(theirs.get(), F_SETFL, 0);
   struct stat st {};
   ::fstat(theirs.get(), &st);
+  // A socket that ended (its tun detached) makes way; the device file stays.
+  CarrierFile keep(f->holders);
+  retire_socket(f);
   f->io.emplace(std::make_shared<CarrierFile>(f->holders), std::move(ours));
   f->registered = f->io->interest();
   epoll_event ev{};
@@ -761,9 +769,12 @@ void SeccompFrontend::Loop::handle_ioctl(int lfd, bool exact, const seccomp_noti
   long r;
   if (f) {
     r = f->holders->file->ioctl(caller, cmd, arg, mem);
-    const bool through_fuse = f->fuse_key == InodeKey{st.st_dev, st.st_ino};
-    if (r >= 0 && !exact && through_fuse && !f->io && f->device->carries_data_after(cmd))
+    // Frames at rate from now on (TUNSETIFF, or a queue attached again) and
+    // no live socket for them: one takes the place of this descriptor.
+    if (r >= 0 && !exact && f->holders->file->carries_data() && !(f->io && !f->io->hung_up()))
       swap_to_socket(lfd, n, process, f, fd, ::fcntl(theirs.get(), F_GETFL));
+    // What the ioctl changed (a queue detached: end of file) reaches the socket.
+    drain(f);
   } else {
     bool answered = false;
     r = ttys_->ioctl(caller, pidfd, theirs, st, cmd, arg, mem, &answered);

@@ -1,8 +1,5 @@
 #include "netdev/tun.h"
 
-#include <linux/if_tun.h>
-#include <sys/ioctl.h>
-
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -41,8 +38,6 @@ std::shared_ptr<OpenFile> TunCharDevice::open(const Caller& caller, int /*flags*
   }
   return std::make_shared<TunFile>(registry_, std::move(net_ns), netns, std::move(notify));
 }
-
-bool TunCharDevice::carries_data_after(unsigned cmd) const { return cmd == TUNSETIFF; }
 
 std::vector<TunCharDevice::InterfaceInfo> TunCharDevice::interfaces() const {
   std::lock_guard lock(registry_->mu);

@@ -58,7 +58,6 @@ class TunCharDevice final : public Device {
   TunCharDevice& operator=(const TunCharDevice&) = delete;
 
   const char* name() const override { return "net/tun"; }
-  bool carries_data_after(unsigned cmd) const override;
   unsigned mode() const override { return 0666; }
   // Anyone may open (the node is 0666); the file remembers the caller's
   // network namespace, where TUNSETIFF looks names up, as tun_chr_open does.

@@ -29,6 +29,8 @@ class TunFile final : public OpenFile {
   ssize_t write(std::span<const std::byte> frame) override;
   PollMask poll() override;
   long ioctl(const Caller& caller, unsigned cmd, uint64_t arg, UserMemory& mem) override;
+  // Attached to an interface, its queue enabled.
+  bool carries_data() const override { return queue_.iface.load(std::memory_order_acquire) != nullptr; }
   void release() override;
 
  private:

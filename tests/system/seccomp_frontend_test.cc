@@ -55,6 +55,7 @@ class TestFile final : public OpenFile {
 
   ssize_t read(std::span<std::byte> buf) override {
     std::lock_guard lock(mu_);
+    if (detached_) return -EBADFD;
     if (queue_.empty()) return hung_up_ ? 0 : -EAGAIN;
     const size_t n = std::min(buf.size(), queue_.front().size());
     std::memcpy(buf.data(), queue_.front().data(), n);
@@ -74,6 +75,8 @@ class TestFile final : public OpenFile {
     return POLLOUT | (queue_.empty() && !hung_up_ ? 0 : POLLIN);
   }
   long ioctl(const Caller& caller, unsigned cmd, uint64_t arg, UserMemory& mem) override;
+  // After TUNSETIFF, as a tun.
+  bool carries_data() const override { return attached_; }
   void release() override;
 
   void queue(std::span<const std::byte> frame) {
@@ -98,6 +101,8 @@ class TestFile final : public OpenFile {
   std::deque<std::vector<std::byte>> queue_;
   bool hung_up_ = false;
   bool released_ = false;
+  std::atomic<bool> attached_{false};
+  bool detached_ = false;  // reads EBADFD; under mu_
 };
 
 class TestDevice final : public Device {
@@ -106,7 +111,6 @@ class TestDevice final : public Device {
       : name_(name), mode_(mode), refuse_(refuse) {}
   const char* name() const override { return name_; }
   unsigned mode() const override { return mode_; }
-  bool carries_data_after(unsigned cmd) const override { return cmd == TUNSETIFF; }
   std::shared_ptr<OpenFile> open(const Caller& caller, int flags, Notify notify,
                                  int* err) override {
     if (refuse_) {
@@ -145,7 +149,20 @@ class TestDevice final : public Device {
 };
 
 long TestFile::ioctl(const Caller&, unsigned cmd, uint64_t arg, UserMemory& mem) {
-  if (cmd == TUNSETIFF) return 0;
+  if (cmd == TUNSETIFF) {
+    attached_ = true;
+    return 0;
+  }
+  // IFF_DETACH_QUEUE / IFF_ATTACH_QUEUE as the argument itself.
+  if (cmd == TUNSETQUEUE) {
+    {
+      std::lock_guard lock(mu_);
+      detached_ = arg == IFF_DETACH_QUEUE;
+    }
+    attached_ = arg != IFF_DETACH_QUEUE;
+    notify_();
+    return 0;
+  }
   if (cmd != TUNGETIFF) return -EINVAL;
   ifreq ifr{};
   std::strcpy(ifr.ifr_name, "test0");
@@ -425,6 +442,31 @@ TEST_F(SeccompCarrierTest, AFuseFileAnswersAsTheDeviceUntilASocketCarriesTheData
   EXPECT_EQ(test_.opens.load(), 1);
   // Released once, after both carriers (TearDown checks it).
   EXPECT_TRUE(eventually([&] { return test_.releases.load() == 1; }));
+}
+
+// A socket whose file stops carrying (a queue detached) ends, as nothing
+// else could tell a reader; attached again, a new socket takes its place.
+TEST_F(SeccompCarrierTest, ADetachedFilesSocketEndsAndANewOneComesWithTheNextAttach) {
+  EXPECT_EQ(run([] {
+              const int fd = ::open("/dev/cusenet-test", O_RDWR);
+              CHILD_CHECK(fd >= 0);
+              ifreq ifr{};
+              CHILD_CHECK(::ioctl(fd, TUNSETIFF, &ifr) == 0 && is_socket(fd));
+              struct stat first {};
+              CHILD_CHECK(::fstat(fd, &first) == 0);
+              CHILD_CHECK(::ioctl(fd, TUNSETQUEUE, IFF_DETACH_QUEUE) == 0);
+              char buf[16];
+              CHILD_CHECK(::read(fd, buf, sizeof buf) == 0);
+              CHILD_CHECK(::ioctl(fd, TUNSETQUEUE, IFF_ATTACH_QUEUE) == 0);
+              struct stat again {};
+              CHILD_CHECK(::fstat(fd, &again) == 0 && S_ISSOCK(again.st_mode) && again.st_ino != first.st_ino);
+              CHILD_CHECK(::write(fd, "ef", 2) == 2);
+              CHILD_CHECK(::read(fd, buf, sizeof buf) == 2 && std::memcmp(buf, "ef", 2) == 0);
+              ::close(fd);
+              return 0;
+            }),
+            0);
+  EXPECT_EQ(test_.opens.load(), 1);
 }
 
 TEST_F(SeccompCarrierTest, NobodyElseFindsACarriersName) {
