@@ -61,6 +61,14 @@ struct TunReader {
     for (int i = 0; i < kReadBatch && !stopped.load(std::memory_order_relaxed); ++i) {
       int err = 0;
       if (read_one(&err)) continue;
+      if (err == -EBADFD) {
+        // tun_detach_all: the interface was deleted (`ip link del`), the fd
+        // is attached to nothing and polls POLLERR for good.
+        CN_LOG(netdev, info) << "kernel interface fd " << fd.get() << ": the interface was deleted from outside";
+        loop.remove(fd.get());
+        report_gone();
+        return;
+      }
       if (err < 0 && err != -EAGAIN && err != -EINTR) {
         // Level-triggered: a persistent error would spin the loop.
         CN_LOG(netdev, warning) << "kernel interface fd " << fd.get()
@@ -69,6 +77,18 @@ struct TunReader {
       }
       return;
     }
+  }
+
+  void set_on_gone(std::function<void()> cb) {
+    std::lock_guard lock(gone_mu);
+    on_gone = std::move(cb);
+    if (gone && on_gone) on_gone();
+  }
+
+  void report_gone() {
+    std::lock_guard lock(gone_mu);
+    gone = true;
+    if (on_gone) on_gone();
   }
 
   // Off the loop: an error is left for the loop's next drain to report.
@@ -109,6 +129,9 @@ struct TunReader {
   const std::unique_ptr<std::byte[]> overflow;
   FramePtr spare;
   std::atomic<bool> stopped{false};
+  std::mutex gone_mu;  // held while on_gone runs
+  std::function<void()> on_gone;  // guarded by gone_mu
+  bool gone = false;              // guarded by gone_mu
 };
 
 LinkEvent event_of(const rtnl::LinkMessage& m) {
@@ -245,6 +268,7 @@ class KernelLink final : public Link {
         watch_(std::move(watch)) {}
 
   ~KernelLink() override {
+    reader_->set_on_gone({});
     watch_->set_watcher(ifindex_, {});
     std::string last_name = name();
     reader_->stopped.store(true, std::memory_order_relaxed);
@@ -305,6 +329,8 @@ class KernelLink final : public Link {
   int query(LinkEvent* now) override { return watch_->query(ifindex_, now); }
 
   bool pull() override { return reader_->pull(); }
+
+  void on_gone(std::function<void()> gone) override { reader_->set_on_gone(std::move(gone)); }
 
   // The ids are kernel ids as the daemon's user namespace sees them, which
   // is how make_kuid(current_user_ns(), arg) reads them from our fd. The

@@ -13,7 +13,13 @@
 // never taken over (EBUSY), and IFF_NO_PI: frames are bare IP or Ethernet.
 // It lives as long as the Link: destroying the Link closes the tun fd and
 // the kernel removes the interface (when that happens inside the Link's own
-// Deliver, at the end of the loop's current batch).
+// Deliver, at the end of the loop's current batch). Deleted from outside
+// (`ip link del`), the interface detaches our fd, which then polls POLLERR
+// and reads EBADFD: the loop, which polls the fd anyway, learns of it there
+// and tells Link::on_gone. (RTM_DELLINK on the namespace's event socket
+// would say the same, but is lost when that socket overruns.) The fd holds
+// the namespace, as any tun file does: deleting the namespace (`ip netns
+// del`) deletes no interface while the daemon has one there.
 //
 // In each namespace where it has interfaces, the factory keeps a pair of
 // rtnetlink sockets (opened there, shared by the links there, closed with

@@ -83,6 +83,13 @@ class Link {
   // I/O thread's, then its frontend's). False when the stack had none.
   // Any thread; frames reach Deliver in the stack's order either way.
   virtual bool pull() { return false; }
+  // Calls `gone` once the stack's interface has been deleted from outside
+  // the daemon (`ip link del`): on the interface I/O thread, or from here
+  // if that already happened. Replaces the previous callback; an empty one
+  // stops the reports; once on_gone() returned, the previous one is not
+  // running. `gone` must not block nor call back into the Link. A backend
+  // whose interfaces nobody else can delete never calls it.
+  virtual void on_gone(std::function<void()> /*gone*/) {}
   // TUNSETOWNER / TUNSETGROUP on the stack's own tun interface, so that what
   // the stack shows of it (/sys/class/net/NAME/owner and group, `ip tuntap
   // show`) is what the emulated interface has. ids: kernel ids as the

@@ -17,6 +17,9 @@
 // POLLOUT and TUNSETLINK follow the interface's admin state as the Link
 // reports it (netdev/net_device.h); a write to a down interface fails with
 // EIO from the Link. OTUNSETIFF (0x54ca) is served as TUNSETIFF.
+// An interface the stack deletes from outside (`ip link del`) is destroyed
+// as tun_net_uninit does, a moment later, once the Link reports it: its
+// files read and write EBADFD, poll POLLERR and may TUNSETIFF again.
 #include <sys/types.h>
 
 #include <cstddef>

@@ -193,7 +193,7 @@ long TunFile::set_iff(const Caller& caller, ifreq* ifr) {
         err = (req & IFF_TUN_EXCL) ? -EBUSY : -EINVAL;
       return refuse(err, cmd, "cannot create " + name);
     }
-    registry_->interfaces.push_back(tun);
+    registry_->add(tun);
     CN_LOG(tun, info) << log::escape(tun->name()) << " created (" << (type == IFF_TAP ? "tap" : "tun")
                       << ", flags 0x" << std::hex << tun->flags() << std::dec << ", netns "
                       << tun->netns() << ")";

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/task_thread.h"
 #include "netdev/link.h"
 #include "netdev/tun_interface.h"
 
@@ -35,6 +36,18 @@ struct TunRegistry {
   void erase(const TunInterface* t) {
     std::erase_if(interfaces, [t](const auto& p) { return p.get() == t; });
   }
+  // A new interface, until erased; mu is held. Deleted from outside (its
+  // Link's on_gone), it is destroyed as the kernel's tun_net_uninit does,
+  // detaching its files.
+  void add(const std::shared_ptr<TunInterface>& t);
+
+ private:
+  void unregister_deleted(const std::weak_ptr<TunInterface>& gone);
+
+  // Last, so that it stops first: its tasks use the members above. The
+  // Link reports on its I/O thread, which must not wait for mu (holders of
+  // mu wait for that thread when they destroy a Link); this thread may.
+  TaskThread deletions_;
 };
 
 }  // namespace cusenet

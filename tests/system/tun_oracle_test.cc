@@ -32,6 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <climits>
@@ -55,7 +56,7 @@ using Bytes = std::vector<uint8_t>;
 constexpr unsigned kOTunSetIff = 0x54ca;
 constexpr int kTimeoutMs = 3000;
 
-std::string g_mode;  // "kernel", "fuse", "injected" or "supervised"
+std::string g_mode;  // "kernel", "fuse", "injected", "supervised", "exact", "supervised-exact", "cuse"
 std::string g_skip;  // why every test skips, or ""
 std::unique_ptr<cusenet::testing::Daemon> g_daemon;
 
@@ -1090,6 +1091,294 @@ TEST_F(TunOracle, ANameIsFreeAgainWhenCloseReturns) {
   EXPECT_TRUE(wait_gone("ot_reopen"));
 }
 
+// ------------------------------------------------- deleted from outside
+
+// `ip link del NAME` (RTM_DELLINK by name) in this namespace: 0 or errno.
+int delete_link(const std::string& name) {
+  int s = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  struct {
+    nlmsghdr nh;
+    ifinfomsg ifi;
+    char attrs[64];
+  } req{};
+  req.nh.nlmsg_type = RTM_DELLINK;
+  req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+  req.ifi.ifi_family = AF_UNSPEC;
+  auto* a = reinterpret_cast<rtattr*>(req.attrs);
+  a->rta_type = IFLA_IFNAME;
+  a->rta_len = static_cast<unsigned short>(RTA_LENGTH(name.size() + 1));
+  std::memcpy(RTA_DATA(a), name.c_str(), name.size() + 1);
+  req.nh.nlmsg_len = static_cast<uint32_t>(NLMSG_LENGTH(sizeof req.ifi) + RTA_ALIGN(a->rta_len));
+  int result = EIO;
+  alignas(nlmsghdr) char buf[4096];
+  if (::send(s, &req, req.nh.nlmsg_len, 0) == static_cast<ssize_t>(req.nh.nlmsg_len)) {
+    ssize_t n = ::recv(s, buf, sizeof buf, 0);
+    auto* nh = reinterpret_cast<nlmsghdr*>(buf);
+    if (n > 0 && NLMSG_OK(nh, n) && nh->nlmsg_type == NLMSG_ERROR)
+      result = -static_cast<nlmsgerr*>(NLMSG_DATA(nh))->error;
+  }
+  ::close(s);
+  return result;
+}
+
+// `cusenetctl tun -j`, the daemon's registry of every namespace; nullopt
+// when it cannot be read. The supervised child is told where its daemon runs.
+std::optional<std::string> daemon_tun_view() {
+  std::string out;
+  if (g_daemon) {
+    out = g_daemon->ctl({"tun", "-j"});
+  } else if (const char* dir = std::getenv("TUN_ORACLE_RUN_DIR")) {
+    const std::string cmd =
+        cusenet::testing::env_or("CUSENETCTL", "cusenetctl") + " --run-dir " + dir + " tun -j 2>/dev/null";
+    if (FILE* p = ::popen(cmd.c_str(), "r")) {
+      char buf[512];
+      for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+      ::pclose(p);
+    }
+  }
+  if (out.empty() || out[0] != '[') return std::nullopt;
+  return out;
+}
+
+// The daemon learns of a deletion a moment after it: until its registry
+// drops the interface. The kernel has no registry to wait for.
+bool wait_unlisted(const std::string& name) {
+  if (!emulator()) return true;
+  const std::string entry = "\"ifname\":\"" + name + "\"";
+  for (int i = 0; i < kTimeoutMs / 10; ++i) {
+    std::optional<std::string> view = daemon_tun_view();
+    if (!view) return false;
+    if (view->find(entry) == std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+// Until the file is detached: the kernel's at once when the interface is
+// deleted (tun_detach_all), which poll says with POLLERR alone; an injected
+// file's poll is its socket's, so there, until TUNGETIFF answers EBADFD.
+bool wait_detached(int fd) {
+  if (g_mode == "supervised") {
+    for (int i = 0; i < kTimeoutMs / 10; ++i) {
+      ifreq ifr{};
+      if (::ioctl(fd, TUNGETIFF, &ifr) < 0 && errno == EBADFD) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+  pollfd p{fd, POLLIN | POLLOUT, 0};
+  return ::poll(&p, 1, kTimeoutMs) == 1 && p.revents == POLLERR;
+}
+
+class TunDeleted : public TunOracle {
+ protected:
+  // A file whose interface was deleted answers as one never attached, but
+  // for TUNSETQUEUE (no queue to attach or detach).
+  static void expect_detached(int fd) {
+    ifreq ifr{};
+    EXPECT_EQ(err(::ioctl(fd, TUNGETIFF, &ifr)), EBADFD);
+    ifreq detach{}, attach{};
+    detach.ifr_flags = IFF_DETACH_QUEUE;
+    attach.ifr_flags = IFF_ATTACH_QUEUE;
+    EXPECT_EQ(err(::ioctl(fd, TUNSETQUEUE, &detach)), EINVAL);
+    EXPECT_EQ(err(::ioctl(fd, TUNSETQUEUE, &attach)), EINVAL);
+    int sndbuf = 0;
+    EXPECT_EQ(ioctl_int(fd, TUNGETSNDBUF, &sndbuf), EBADFD);
+    EXPECT_EQ(err(value_ioctl(fd, TUNSETPERSIST, 1)), EBADFD);
+    uint8_t buf[2048];
+    if (g_mode == "supervised") {
+      // kInjectedSocket: no EBADFD through it, but no reader left waiting.
+      pollfd pf{fd, POLLIN, 0};
+      EXPECT_EQ(::poll(&pf, 1, kTimeoutMs), 1);
+      EXPECT_EQ(::read(fd, buf, sizeof buf), 0) << "the socket ends";
+      return;
+    }
+    EXPECT_EQ(err(static_cast<int>(::read(fd, buf, sizeof buf))), EBADFD);
+    Bytes p = udp("10.9.20.2", 4000, "10.9.20.1", 6000, "x");
+    EXPECT_EQ(err(static_cast<int>(::write(fd, p.data(), p.size()))), EBADFD);
+    pollfd pf{fd, POLLIN | POLLOUT, 0};
+    EXPECT_EQ(::poll(&pf, 1, 0), 1);
+    EXPECT_EQ(pf.revents, POLLERR);
+  }
+};
+
+TEST_F(TunDeleted, FileIsDetachedAndMayAttachAgain) {
+  for (unsigned type : {IFF_TUN, IFF_TAP}) {
+    SCOPED_TRACE(type == IFF_TUN ? "tun" : "tap");
+    int fd = open_tun();
+    ASSERT_EQ(setiff(fd, type | IFF_NO_PI, "ot_del"), 0);
+    ASSERT_EQ(set_up("ot_del", true), 0);
+    ASSERT_EQ(delete_link("ot_del"), 0);
+    EXPECT_FALSE(exists("ot_del"));
+    ASSERT_TRUE(wait_detached(fd)) << "the file still answers as attached";
+    expect_detached(fd);
+    EXPECT_TRUE(wait_unlisted("ot_del")) << "still in the daemon's registry";
+    // tun_attach clears RCV_SHUTDOWN: the file takes a new interface.
+    std::string name;
+    ASSERT_EQ(setiff(fd, type | IFF_NO_PI, "ot_del", &name), 0);
+    EXPECT_EQ(name, "ot_del");
+    EXPECT_TRUE(exists("ot_del"));
+    EXPECT_EQ(getiff_flags(fd), type | IFF_NO_PI);
+    EXPECT_EQ(carrier("ot_del"), true);
+    if (g_mode != "supervised") {
+      uint8_t buf[2048];
+      EXPECT_EQ(err(static_cast<int>(::read(fd, buf, sizeof buf))), EAGAIN);
+      pollfd p{fd, POLLIN | POLLOUT, 0};
+      EXPECT_EQ(::poll(&p, 1, 0), 0) << "down, nothing queued";
+    }
+    close_tun(fd);
+    EXPECT_TRUE(wait_gone("ot_del"));
+  }
+}
+
+TEST_F(TunDeleted, EveryQueueOfAMultiqueueInterfaceIsDetached) {
+  const unsigned mq = IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE;
+  int a = open_tun(), b = open_tun();
+  ASSERT_EQ(setiff(a, mq, "ot_delmq"), 0);
+  ASSERT_EQ(setiff(b, mq, "ot_delmq"), 0);
+  ifreq detach{};
+  detach.ifr_flags = IFF_DETACH_QUEUE;
+  ASSERT_EQ(err(::ioctl(b, TUNSETQUEUE, &detach)), 0) << "a disabled queue is detached too";
+  ASSERT_EQ(delete_link("ot_delmq"), 0);
+  ASSERT_TRUE(wait_detached(a));
+  ASSERT_TRUE(wait_detached(b));
+  expect_detached(a);
+  expect_detached(b);
+  // The name is free: another file, another kind of interface.
+  int c = open_tun();
+  EXPECT_EQ(setiff(c, IFF_TUN | IFF_NO_PI, "ot_delmq"), 0);
+  EXPECT_EQ(getiff_flags(c), unsigned{IFF_TUN | IFF_NO_PI});
+}
+
+TEST_F(TunDeleted, PersistentInterfaceWithoutFileLeavesTheRegistry) {
+  int fd = open_tun();
+  ASSERT_EQ(setiff(fd, IFF_TUN | IFF_NO_PI, "ot_delp"), 0);
+  persistent("ot_delp", IFF_TUN | IFF_NO_PI);
+  ASSERT_EQ(err(value_ioctl(fd, TUNSETPERSIST, 1)), 0);
+  close_tun(fd);
+  ASSERT_TRUE(wait_carrier("ot_delp", false));
+  ASSERT_EQ(delete_link("ot_delp"), 0);
+  EXPECT_FALSE(exists("ot_delp"));
+  ASSERT_TRUE(wait_unlisted("ot_delp")) << "still in the daemon's registry";
+  // A new interface, not the deleted one: no IFF_PERSIST.
+  int again = open_tun();
+  ASSERT_EQ(setiff(again, IFF_TUN | IFF_NO_PI, "ot_delp"), 0);
+  EXPECT_EQ(getiff_flags(again), unsigned{IFF_TUN | IFF_NO_PI});
+  close_tun(again);
+  EXPECT_TRUE(wait_gone("ot_delp"));
+  persistent_.clear();
+}
+
+// A reader blocked in read() and a poller waiting in poll() when the
+// interface is deleted; returns the reader's errno, 0 when it was not woken
+// (its thread is then left blocked: the process exits under it).
+int blocked_reader_woken(int fd, bool* poll_woken) {
+  EXPECT_EQ(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK), 0);
+  auto read_errno = std::make_shared<std::atomic<int>>(0);
+  auto revents = std::make_shared<std::atomic<int>>(-1);
+  std::thread reader([fd, read_errno] {
+    uint8_t buf[2048];
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    read_errno->store(n < 0 ? errno : -1);
+  });
+  std::thread poller([fd, revents] {
+    pollfd p{fd, POLLIN, 0};
+    revents->store(::poll(&p, 1, 2 * kTimeoutMs) == 1 ? p.revents : 0);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(delete_link("ot_delr"), 0);
+  for (int i = 0; i < kTimeoutMs / 10 && (read_errno->load() == 0 || revents->load() < 0); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  poller.join();
+  *poll_woken = revents->load() == POLLERR;
+  if (read_errno->load() == 0) {
+    reader.detach();
+    return 0;
+  }
+  reader.join();
+  return read_errno->load();
+}
+
+TEST_F(TunDeleted, BlockedReaderAndPollerAreWoken) {
+  SKIP_IN_INJECTED(kInjectedSocket);
+  int fd = open_tun();
+  ASSERT_EQ(setiff(fd, IFF_TUN | IFF_NO_PI, "ot_delr"), 0);
+  bool poll_woken = false;
+  const int e = blocked_reader_woken(fd, &poll_woken);
+  EXPECT_NE(e, 0) << "the blocked reader was not woken";
+  EXPECT_NE(e, -1) << "the blocked reader read a frame";
+  EXPECT_TRUE(poll_woken) << "the poller was not woken with POLLERR";
+  if (e == 0) fds_.clear();  // its reader still uses it
+}
+
+TEST_F(TunDeleted, BlockedReaderSeesEfault) {
+  SKIP_IN_INJECTED(kInjectedSocket);
+  SKIP_IN_EMULATOR("a reader waiting in tun_ring_recv sees RCV_SHUTDOWN and fails with EFAULT; the frontends "
+                   "retry a parked read as a new one (core/file.h has no blocking read), which tun_chr_read_iter "
+                   "answers EBADFD");
+  int fd = open_tun();
+  ASSERT_EQ(setiff(fd, IFF_TUN | IFF_NO_PI, "ot_delr"), 0);
+  bool poll_woken = false;
+  EXPECT_EQ(blocked_reader_woken(fd, &poll_woken), EFAULT);
+}
+
+// A thread in a network namespace of its own, which goes when the thread
+// exits unless something holds it (as `ip netns del` of a namespace).
+// Runs fn there; returns its result.
+template <typename Fn>
+auto in_new_netns(Fn fn) {
+  decltype(fn()) result{};
+  std::thread([&] {
+    if (::unshare(CLONE_NEWNET) == 0) result = fn();
+  }).join();
+  return result;
+}
+
+TEST_F(TunDeleted, NamespaceGoneUnderAnAttachedFileKeepsTheInterface) {
+  // tun_chr_open's socket holds the file's namespace: the interface lives
+  // on in it, attached, with nothing else there.
+  int fd = in_new_netns([this] {
+    int f = open_tun();
+    return f >= 0 && setiff(f, IFF_TUN | IFF_NO_PI, "ot_ns") == 0 ? f : -1;
+  });
+  ASSERT_GE(fd, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::string name;
+  EXPECT_EQ(getiff_flags(fd, &name), unsigned{IFF_TUN | IFF_NO_PI});
+  EXPECT_EQ(name, "ot_ns");
+  EXPECT_FALSE(exists("ot_ns")) << "not in this namespace";
+  if (g_mode != "supervised") {
+    pollfd p{fd, POLLIN | POLLOUT, 0};
+    EXPECT_EQ(::poll(&p, 1, 0), 0) << "attached, down";
+    Bytes frame = udp("10.9.21.2", 4000, "10.9.21.1", 6000, "x");
+    EXPECT_EQ(err(static_cast<int>(::write(fd, frame.data(), frame.size()))), EIO) << "attached, down";
+  }
+}
+
+TEST_F(TunDeleted, PersistentInterfaceGoesWithItsNamespace) {
+  SKIP_IN_EMULATOR("the daemon's own file of the backing interface (and its rtnetlink sockets there) hold the "
+                   "namespace, which a persistent kernel tun without files does not: it outlives its last "
+                   "process, and the interface with it, until the daemon exits");
+  // A veth pair with one end in the namespace says when the namespace is
+  // gone: cleanup_net deletes that end, and its peer here with it.
+  const bool made = in_new_netns([this] {
+    int f = ::open(device_path().c_str(), O_RDWR | O_CLOEXEC);
+    bool ok = f >= 0 && setiff(f, IFF_TUN | IFF_NO_PI, "ot_nsp") == 0 && ::ioctl(f, TUNSETPERSIST, 1) == 0;
+    if (f >= 0) ::close(f);
+    const std::string veth = "ip link add ot_nsv type veth peer name ot_nsv1 netns " +
+                             std::to_string(::gettid());
+    const std::string cmd = "nsenter --net=/proc/" + std::to_string(::getpid()) + "/ns/net " + veth;
+    int rc = ok ? cusenet::testing::run(cmd) : -2;
+    EXPECT_EQ(rc, 0) << cmd;
+    return rc == 0;
+  });
+  ASSERT_TRUE(made);
+  for (int i = 0; i < 1000 && exists("ot_nsv"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(exists("ot_nsv")) << "the namespace outlived its last process";
+  if (exists("ot_nsv")) delete_link("ot_nsv");
+}
+
 // --------------------------------------------------------------- the program
 
 // A private network namespace with lo up; no IPv6 (no router solicitations
@@ -1150,7 +1439,10 @@ int main(int argc, char** argv) {
     if (daemon.ok()) {
       const bool exact = g_mode == "exact";
       int rc = daemon.supervise_self(
-          self_args, {exact ? "TUN_UNDER_TEST=supervised-exact" : "TUN_UNDER_TEST=supervised"}, exact);
+          self_args,
+          {exact ? "TUN_UNDER_TEST=supervised-exact" : "TUN_UNDER_TEST=supervised",
+           "TUN_ORACLE_RUN_DIR=" + daemon.run_dir()},
+          exact);
       if (rc >= 0) return rc;
       g_skip = "injected run: cannot read /proc/self/exe";
     } else {

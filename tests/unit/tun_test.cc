@@ -16,6 +16,7 @@
 #include <sys/ioctl.h>
 
 #include <atomic>
+#include <chrono>
 #include <climits>
 #include <cstring>
 #include <deque>
@@ -95,6 +96,11 @@ class FakeLink final : public Link {
   }
   // `ip link set name`.
   void rename(const std::string& to);
+  void on_gone(std::function<void()> gone) override { gone_ = std::move(gone); }
+  // `ip link del`: the stack says so on its I/O thread, here the caller's.
+  void delete_from_outside() {
+    if (gone_) gone_();
+  }
   bool carrier() const { return !carrier_changes.empty() && carrier_changes.back(); }
   bool tap() const { return tap_; }
 
@@ -110,6 +116,7 @@ class FakeLink final : public Link {
 
   bool up_ = true;
   LinkWatcher watcher_;
+  std::function<void()> gone_;
   FakeFactory& factory_;
   std::string name_;
   uint64_t netns_;
@@ -696,6 +703,43 @@ TEST_F(TunTest, DeviceDestructionLeavesOpenFilesEbadfd) {
   EXPECT_EQ(write(f, udp4(1, 2, 3, 4)), -EBADFD);
   EXPECT_EQ(setiff(f, IFF_TUN), -ENODEV);
   EXPECT_EQ(factory.link("tun0"), nullptr);
+}
+
+// The registry learns of the deletion on its own thread: until it is done.
+bool wait_for(const std::function<bool()>& done) {
+  for (int i = 0; i < 300 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return done();
+}
+
+TEST_F(TunTest, InterfaceDeletedFromOutsideDetachesItsFile) {
+  auto f = open();
+  ASSERT_EQ(setiff(f, IFF_TUN), 0);
+  const int before = *f.notified;
+  factory.link("tun0")->delete_from_outside();
+  ASSERT_TRUE(wait_for([&] { return !exists("tun0"); }));
+  EXPECT_EQ(factory.link("tun0"), nullptr) << "the Link is destroyed";
+  EXPECT_GT(*f.notified, before) << "poll changed: a parked reader must learn of it";
+  EXPECT_EQ(f->poll(), PollMask{POLLERR});
+  std::byte buf[64];
+  EXPECT_EQ(f->read(buf), -EBADFD);
+  EXPECT_EQ(write(f, udp4(1, 2, 3, 4)), -EBADFD);
+  EXPECT_EQ(ioctl_value(f, TUNSETPERSIST, 1), -EBADFD);
+  EXPECT_EQ(setiff(f, IFF_TAP), 0) << "a detached file may attach again";
+  EXPECT_TRUE(exists("tap0"));
+  EXPECT_EQ(dev->open_files(), 1u);
+}
+
+TEST_F(TunTest, PersistentInterfaceDeletedFromOutsideLeavesTheRegistry) {
+  auto f = open();
+  ASSERT_EQ(setiff(f, IFF_TUN), 0);
+  ASSERT_EQ(ioctl_value(f, TUNSETPERSIST, 1), 0);
+  f->release();
+  ASSERT_TRUE(exists("tun0"));
+  factory.link("tun0")->delete_from_outside();
+  ASSERT_TRUE(wait_for([&] { return !exists("tun0"); }));
+  auto again = open();
+  ASSERT_EQ(setiff(again, IFF_TUN), 0);
+  EXPECT_FALSE(info("tun0").persist) << "a new interface, not the deleted one";
 }
 
 // ------------------------------------------------------------- ioctls
