@@ -33,6 +33,9 @@ class OpenFile {
 
   // At most one frame, truncated to buf as the device's kernel driver does.
   virtual ssize_t read(std::span<std::byte> buf) = 0;
+  // The same for a blocking read that waited (the frontend parked it) and
+  // is woken: where the driver answers a woken reader otherwise.
+  virtual ssize_t read_after_wait(std::span<std::byte> buf) { return read(buf); }
   // Exactly one frame.
   virtual ssize_t write(std::span<const std::byte> frame) = 0;
   virtual PollMask poll() = 0;

@@ -35,6 +35,10 @@ class CarrierFile final : public OpenFile {
   CarrierFile& operator=(const CarrierFile&) = delete;
 
   ssize_t read(std::span<std::byte> buf) override { return holders_->file->read(buf); }
+  ssize_t read_after_wait(std::span<std::byte> buf) override {
+    return holders_->file->read_after_wait(buf);
+  }
+  bool carries_data() const override { return holders_->file->carries_data(); }
   ssize_t write(std::span<const std::byte> frame) override { return holders_->file->write(frame); }
   PollMask poll() override { return holders_->file->poll(); }
   long ioctl(const Caller& caller, unsigned cmd, uint64_t arg, UserMemory& mem) override {

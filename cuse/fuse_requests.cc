@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdarg>
 #include <cstdio>
 #include <string>
@@ -321,9 +322,10 @@ void RequestCore::reply_open(fuse_req_t req, uint64_t fh, const Handle& h, pid_t
   }
 }
 
-bool RequestCore::try_read(fuse_req_t req, size_t size, pid_t pid, Handle& h) {
+bool RequestCore::try_read(fuse_req_t req, size_t size, pid_t pid, Handle& h, bool waited) {
   if (scratch_.size() < size) scratch_.resize(size);
-  ssize_t r = h.file->read(std::span<std::byte>(scratch_.data(), size));
+  const std::span<std::byte> buf(scratch_.data(), size);
+  ssize_t r = waited ? h.file->read_after_wait(buf) : h.file->read(buf);
   if (r == -EAGAIN) return false;
   if (r > static_cast<ssize_t>(size)) r = static_cast<ssize_t>(size);
   TRACE(pid, h.device) << "read(" << size << ") = " << result(r);
@@ -337,7 +339,7 @@ bool RequestCore::try_read(fuse_req_t req, size_t size, pid_t pid, Handle& h) {
 void RequestCore::complete_parked(Handle& h) {
   while (!h.parked.empty()) {
     const Parked p = h.parked.front();
-    if (!try_read(p.req, p.size, p.pid, h)) return;
+    if (!try_read(p.req, p.size, p.pid, h, true)) return;
     parked_.erase(p.req);
     h.parked.pop_front();
     h.waiters->unpark();
@@ -366,7 +368,7 @@ void RequestCore::read(fuse_req_t req, size_t size, const fuse_file_info* fi) {
     // finds the read parked (and hands the file to the session loop) or
     // makes park() refuse, and the file is read again.
     const uint64_t seen = h.waiters->notifies.load(std::memory_order_acquire);
-    if (h.parked.empty() && try_read(req, size, pid, h)) return;
+    if (h.parked.empty() && try_read(req, size, pid, h, false)) return;
     if (nonblock) {
       TRACE(pid, h.device) << "read(" << size << ") = " << result(-EAGAIN);
       fuse_reply_err(req, EAGAIN);
@@ -476,9 +478,17 @@ long RequestCore::ioctl(fuse_req_t req, const fuse_file_info* fi, unsigned flags
     r = -ESRCH;
   } else {
     r = file->ioctl(caller, cmd, arg, mem);
+    if (r == -EBUSY && await_releases()) r = file->ioctl(caller, cmd, arg, mem);
   }
   TRACE(pid, device) << describe_ioctl(cmd, arg) << " = " << result(r);
   return r;
+}
+
+bool RequestCore::await_releases() {
+  std::unique_lock lock(releasing_mu_);
+  if (releasing_ == 0) return false;
+  released_.wait_for(lock, std::chrono::milliseconds(100), [this] { return releasing_ == 0; });
+  return true;
 }
 
 void RequestCore::fail_parked(Handle& h, int err) {
@@ -490,6 +500,17 @@ void RequestCore::fail_parked(Handle& h, int err) {
 }
 
 void RequestCore::release(fuse_req_t req, const fuse_file_info* fi) {
+  {
+    std::lock_guard lock(releasing_mu_);
+    ++releasing_;
+  }
+  struct Done {
+    RequestCore* core;
+    ~Done() {
+      std::lock_guard lock(core->releasing_mu_);
+      if (--core->releasing_ == 0) core->released_.notify_all();
+    }
+  } done{this};
   Handle h;
   {
     std::lock_guard lock(mu_);

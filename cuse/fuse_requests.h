@@ -15,6 +15,7 @@
 #include <fuse_lowlevel.h>
 
 #include <cstddef>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -108,9 +109,13 @@ class RequestCore {
   void interrupt(fuse_req_t req);
   // Completes the parked reads that the file can now answer. Needs mu_.
   void complete_parked(Handle& h);
-  // Answers a read from h's file; false when it would block. Needs mu_.
-  bool try_read(fuse_req_t req, size_t size, pid_t pid, Handle& h);
+  // Answers a read from h's file; false when it would block. waited: a
+  // parked read (OpenFile::read_after_wait). Needs mu_.
+  bool try_read(fuse_req_t req, size_t size, pid_t pid, Handle& h, bool waited);
   void fail_parked(Handle& h, int err);
+  // True after waiting (at most a moment) for releases in progress on
+  // other session threads; false when there were none.
+  bool await_releases();
 
   const log::Channel channel_;
   std::shared_ptr<Wakeups> wakeups_;
@@ -120,6 +125,14 @@ class RequestCore {
   std::unordered_map<uint64_t, Offer> offers_;       // fh -> a file not yet claimed
   std::unordered_map<fuse_req_t, uint64_t> parked_;  // request -> fh
   std::vector<std::byte> scratch_;                   // read buffer, under mu_
+  // RELEASEs being served. The kernel sends a file's RELEASE after close()
+  // returns and the session's threads serve requests side by side, so a
+  // request the program made after that close can overtake it: an ioctl
+  // refused EBUSY (the name still held by the closed file) waits for them
+  // and is tried again, as close() had released synchronously.
+  std::mutex releasing_mu_;
+  std::condition_variable released_;
+  int releasing_ = 0;  // guarded by releasing_mu_
 };
 
 // Routes libfuse's own messages (it prints to stderr by default) to the fuse

@@ -49,7 +49,8 @@ int SessionLoop::start() {
   for (size_t i = 0; i < kThreads; ++i) {
     auto w = std::make_unique<Worker>();
     w->add_fd.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-    if (!w->add_fd) {
+    w->ep.reset(::epoll_create1(EPOLL_CLOEXEC));
+    if (!w->add_fd || !w->ep) {
       const int err = errno;
       stop();
       return -err;
@@ -95,7 +96,7 @@ void SessionLoop::run(Worker& w) {
   // EPOLLEXCLUSIVE: the kernel wakes one waiting thread per request, and a
   // thread busy with a request does not take a wake-up from the other.
   enum : uint64_t { kStop, kWake, kAdd, kFirst };  // then session i is kFirst + i
-  UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
+  const UniqueFd& ep = w.ep;
   auto watch = [&](int fd, uint32_t events, uint64_t tag) {
     epoll_event ev{};
     ev.events = events;
@@ -103,10 +104,6 @@ void SessionLoop::run(Worker& w) {
     if (::epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &ev) != 0)
       LOOP_LOG(error) << "epoll_ctl: " << std::strerror(errno);
   };
-  if (!ep) {
-    LOOP_LOG(error) << "epoll_create1: " << std::strerror(errno);
-    return;
-  }
   watch(stop_fd_.get(), EPOLLIN, kStop);
   watch(core_.wake_fd(), EPOLLIN | EPOLLEXCLUSIVE, kWake);
   watch(w.add_fd.get(), EPOLLIN, kAdd);

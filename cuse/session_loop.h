@@ -36,6 +36,7 @@ class SessionLoop {
  private:
   struct Worker {
     UniqueFd add_fd;  // readable when sessions_ has grown
+    UniqueFd ep;      // the thread's own epoll set, made before it starts
     std::thread thread;
   };
   static constexpr size_t kThreads = 2;

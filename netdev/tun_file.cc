@@ -22,6 +22,12 @@ TunFile::~TunFile() {
   registry_->files.fetch_sub(1, std::memory_order_relaxed);
 }
 
+ssize_t TunFile::read_after_wait(std::span<std::byte> buf) {
+  const ssize_t r = read(buf);
+  if (r != -EBADFD) return r;
+  return queue_.disabled.load(std::memory_order_acquire) ? -EAGAIN : -EFAULT;
+}
+
 ssize_t TunFile::read(std::span<std::byte> buf) {
   TunInterface* tun = queue_.iface.load(std::memory_order_acquire);
   if (!tun) return -EBADFD;

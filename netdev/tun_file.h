@@ -26,6 +26,9 @@ class TunFile final : public OpenFile {
   TunFile& operator=(const TunFile&) = delete;
 
   ssize_t read(std::span<std::byte> buf) override;
+  // tun_ring_recv: a reader woken by the interface's deletion (RCV_SHUTDOWN)
+  // fails with EFAULT; one whose queue TUNSETQUEUE disabled waits on.
+  ssize_t read_after_wait(std::span<std::byte> buf) override;
   ssize_t write(std::span<const std::byte> frame) override;
   PollMask poll() override;
   long ioctl(const Caller& caller, unsigned cmd, uint64_t arg, UserMemory& mem) override;

@@ -314,6 +314,7 @@ class SeccompFrontendTest : public ::testing::Test {
     // Nothing of a released file or a finished listener stays open.
     EXPECT_TRUE(eventually([&] { return open_fds() == idle_fds_; }))
         << open_fds() << " descriptors open, " << idle_fds_ << " when idle";
+
     frontend_.reset();
   }
 
