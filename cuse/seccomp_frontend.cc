@@ -180,16 +180,14 @@ class SeccompFrontend::Loop {
   // file, a socket, or (for a moment after the swap, or longer when the
   // program dup'd the FUSE file) both. Gone when neither is left.
   struct Injected : Source {
-    Injected(uint64_t i, std::shared_ptr<OpenFile> f, const Device* d, std::string n, pid_t p)
+    Injected(uint64_t i, std::shared_ptr<OpenFile> f, std::string n, pid_t p)
         : Source{false},
           id(i),
           holders(std::make_shared<CarrierFile::Holders>(std::move(f))),
-          device(d),
           name(std::move(n)),
           opener(p) {}
     uint64_t id;
     std::shared_ptr<CarrierFile::Holders> holders;
-    const Device* device;
     std::string name;
     pid_t opener;
     std::optional<uid_t> uid;  // counted against this uid's limit
@@ -222,8 +220,9 @@ class SeccompFrontend::Loop {
   // not be done (the FUSE file stays, and serves).
   bool swap_to_socket(int lfd, const seccomp_notif& n, const ProcessHandle& process, Injected* f,
                       int fd, int file_flags);
-  // A new socket carrier for f, registered, with its client end in *client.
-  bool add_socket(Injected* f, int file_flags, UniqueFd* client);
+  // A new socket carrier for f, registered, with its client end in *client:
+  // 0 or -errno.
+  int add_socket(Injected* f, int file_flags, UniqueFd* client);
   void release_all();
 
   // One notification, answered exactly once (or not at all when the caller
@@ -595,7 +594,7 @@ void SeccompFrontend::Loop::handle_open(int lfd, bool exact, const seccomp_notif
     return respond(lfd, n.id, refuse);
   }
 
-  auto owned = std::make_unique<Injected>(id, std::move(file), node->device, node->path, pid);
+  auto owned = std::make_unique<Injected>(id, std::move(file), node->path, pid);
   Injected* f = owned.get();
   f->queued = std::move(queued);
   f->fuse_released = fuse_released;
@@ -623,9 +622,11 @@ void SeccompFrontend::Loop::handle_open(int lfd, bool exact, const seccomp_notif
       client.reset();
     }
   }
-  if (!client && !add_socket(f, static_cast<int>(flags), &client)) {
-    CN_LOG(trace, debug) << call << failure(-errno);
-    return respond(lfd, n.id, -errno);
+  if (!client) {
+    if (const int e = add_socket(f, static_cast<int>(flags), &client)) {
+      CN_LOG(trace, debug) << call << failure(e);
+      return respond(lfd, n.id, e);
+    }
   }
   live_files.fetch_add(1);
   if (f->uid) ++files_of_uid_[*f->uid];
@@ -655,11 +656,12 @@ void SeccompFrontend::Loop::handle_open(int lfd, bool exact, const seccomp_notif
   drain(f);  // frames the device queued before the socket existed
 }
 
-bool SeccompFrontend::Loop::add_socket(Injected* f, int file_flags, UniqueFd* client) {
+int SeccompFrontend::Loop::add_socket(Injected* f, int file_flags, UniqueFd* client) {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0) {
-    CN_LOG(seccomp, warning) << "socketpair: " << strerror(errno);
-    return false;
+    const int e = errno;
+    CN_LOG(seccomp, warning) << "socketpair: " << strerror(e);
+    return -e;
   }
   UniqueFd ours(sv[0]), theirs(sv[1]);
   for (int fd : sv) ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kSocketBuffer, sizeof kSocketBuffer);
@@ -680,12 +682,11 @@ bool SeccompFrontend::Loop::add_socket(Injected* f, int file_flags, UniqueFd* cl
     const int e = errno;
     CN_LOG(seccomp, error) << "epoll_ctl on injected socket: " << strerror(e);
     f->io.reset();
-    errno = e;
-    return false;
+    return -e;
   }
   f->socket_key = {st.st_dev, st.st_ino};
   *client = std::move(theirs);
-  return true;
+  return 0;
 }
 
 bool SeccompFrontend::Loop::swap_to_socket(int lfd, const seccomp_notif& n,
@@ -701,7 +702,7 @@ bool SeccompFrontend::Loop::swap_to_socket(int lfd, const seccomp_notif& n,
     if (at) cloexec = std::strtoul(at + 6, nullptr, 8) & O_CLOEXEC;
   }
   UniqueFd client;
-  if (!add_socket(f, file_flags, &client)) return false;
+  if (add_socket(f, file_flags, &client) != 0) return false;
   seccomp_notif_addfd addfd{};
   addfd.id = n.id;
   addfd.flags = SECCOMP_ADDFD_FLAG_SETFD;
