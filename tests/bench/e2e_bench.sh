@@ -4,6 +4,7 @@
 #   vtund, kernel TUN  two vtund (tun) over the kernel's /dev/net/tun, run
 #                      directly: the reference;
 #   vtund, injected    the same pair supervised (`cusenetctl run`);
+#   vtund, exact       supervised with `cusenetctl run --exact` (FUSE files);
 #   vtund, FUSE        the same pair on the daemon's FUSE files (`run --bind`);
 #   pppd               two pppd over an emulated null-modem pair, no line-speed
 #                      emulation, no CCP (iperf3's payload is random: it would
@@ -12,12 +13,12 @@
 # the kernel's TUN in throughput) and writes the figures as JSON.
 #   tests/bench/e2e_bench.sh [--seconds S] [--json FILE] [--perf DIR] [--only CASE,...]
 # iperf3 runs max(3, 3 x S) seconds. --only runs some of the cases: kernel,
-# injected, fuse, pppd (a ratio needs kernel in the same run). --perf DIR: `perf record -g` of cusenetd
+# injected, exact, fuse, pppd (a ratio needs kernel in the same run). --perf DIR: `perf record -g` of cusenetd
 # during each emulated iperf3 run, to DIR/<case>.data. CUSENETD, CUSENETCTL
 # as for tests/e2e; exit 77 when something it needs is missing.
 . "$(dirname "$0")/../e2e/lib.sh"
 
-seconds=1 json="" perf_dir="" only="kernel,injected,fuse,pppd"
+seconds=1 json="" perf_dir="" only="kernel,injected,exact,fuse,pppd"
 while [ $# -gt 0 ]; do
   case $1 in
     --seconds) seconds=$2; shift 2 ;;
@@ -106,6 +107,7 @@ wanted() { [[ ",$only," == *",$1,"* ]]; }
 
 wanted kernel && vtund_case kernel "kernel TUN"
 wanted injected && vtund_case inject "injected"
+wanted exact && vtund_case exact "exact"
 wanted fuse && vtund_case bind "FUSE"
 
 if wanted pppd; then

@@ -141,13 +141,15 @@ tunnel_up() { grep -q '[<,]UP[,>]' <<<"$(ip -n "$1" -o link show type tun)"; }
 # vtund_pair MODE TYPE LOCAL PEER: a new netns_pair with a vtund server in
 # $NS_A (LOCAL) and a client in $NS_B (PEER) joined by a TYPE (tun or tap)
 # tunnel, both ends up and a ping across. MODE is how vtund reaches
-# /dev/net/tun: inject (`cusenetctl run`), bind (`cusenetctl run --bind`), or
+# /dev/net/tun: inject (`cusenetctl run`), exact (`cusenetctl run --exact`),
+# bind (`cusenetctl run --bind`), or
 # unsupervised: cuse (the VM tier's daemon devices) or kernel (the kernel's
 # own TUN, the reference). Pids in VTUND_SERVER, VTUND_CLIENT.
 vtund_pair() {
   local mode=$1 type=$2 srv=$3 cli=$4 via=("$CUSENETCTL" run --)
   case $mode in
     bind) via=("$CUSENETCTL" run --bind --) ;;
+    exact) via=("$CUSENETCTL" run --exact --) ;;
     cuse | kernel) via=() ;;
   esac
   netns_pair "$mode$type"

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Two unmodified vtund (Debian's package), server and client in their own
 # network namespaces, each using the emulated /dev/net/tun: a tun and a tap
-# tunnel, through seccomp injection and through bind-mounted FUSE files, or
+# tunnel, through seccomp injection (a socket carries the frames, or with
+# `run --exact` the FUSE file) and through bind-mounted FUSE files, or
 # (E2E_FRONTEND=cuse, in the VM tier) straight through the CUSE devices.
 # Ping crosses each tunnel, the daemon's counters and operstate show it, and
 # a capture of the client's interface is read back by Debian's tcpdump.
@@ -77,6 +78,7 @@ if [ "$E2E_FRONTEND" = cuse ]; then
 else
   tunnel inject tun 198.51.100.1 198.51.100.2
   tunnel inject tap 203.0.113.1 203.0.113.2
+  tunnel exact tun 198.51.100.1 198.51.100.2
   tunnel bind tun 198.51.100.1 198.51.100.2
   tunnel bind tap 203.0.113.1 203.0.113.2
 fi
