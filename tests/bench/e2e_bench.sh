@@ -9,8 +9,8 @@
 #   pppd               two pppd over an emulated null-modem pair, no line-speed
 #                      emulation, no CCP (iperf3's payload is random: it would
 #                      only cost).
-# Prints a table and the goal (vtund over the emulator >= 0.8 x vtund over
-# the kernel's TUN in throughput) and writes the figures as JSON.
+# Prints a table and the goals (vtund injected >= 0.9 x, FUSE >= 0.8 x vtund
+# over the kernel's TUN in throughput) and writes the figures as JSON.
 #   tests/bench/e2e_bench.sh [--seconds S] [--json FILE] [--perf DIR] [--only CASE,...]
 # iperf3 runs max(3, 3 x S) seconds. --only runs some of the cases: kernel,
 # injected, exact, fuse, pppd (a ratio needs kernel in the same run). --perf DIR: `perf record -g` of cusenetd
@@ -139,10 +139,11 @@ for c in cases:
 by = {c["case"]: c for c in cases}
 mbit = lambda case: by.get(case, {}).get("tcp_mbit_s", 0)
 goals = []
-for frontend in [f for f in ("injected", "FUSE") if f"vtund, {f}" in by]:
+# Issue 13: the supervised launch's carriers keep injected at 0.9.
+for frontend, goal in [(f, g) for f, g in (("injected", 0.9), ("FUSE", 0.8)) if f"vtund, {f}" in by]:
     ratio = mbit(f"vtund, {frontend}") / mbit("vtund, kernel TUN") if mbit("vtund, kernel TUN") else 0
-    goals.append({"goal": f"vtund, {frontend} >= 0.8 x vtund, kernel TUN (TCP throughput)",
-                  "ratio": ratio, "met": ratio >= 0.8})
+    goals.append({"goal": f"vtund, {frontend} >= {goal} x vtund, kernel TUN (TCP throughput)",
+                  "ratio": ratio, "met": ratio >= goal})
 print()
 for g in goals:
     print(f"{g['goal']}: {g['ratio']:.2f}  {'met' if g['met'] else 'MISSED'}")
