@@ -1,8 +1,11 @@
 // /dev/ppp frame rate, unit <-> channel, side by side in one run with the
 // bare echo device on the same transport (cusenetd --echo-device: no engine
-// behind it, the transport's ceiling), through FUSE files and through an
-// injected socket (`cusenetctl run`); and, injected, over a null-modem
-// pair of emulated ports carrying N_PPP instead of the wire.
+// behind it, the transport's ceiling), through FUSE files and under
+// `cusenetctl run`; and, supervised, over a null-modem pair of emulated
+// ports carrying N_PPP instead of the wire. Under `cusenetctl run` a
+// /dev/ppp file is a FUSE file (its carrier: pppd moves only control frames
+// through it) where the echo device gets a socket: the supervised rows are
+// compared with the echo device's FUSE file, the transport they share.
 //
 // cusenetd --ppp-wire joins two channels back to back. A unit is connected
 // to the first; a second /dev/ppp file is attached to the other (what the
@@ -145,8 +148,8 @@ void print_table(const std::vector<Result>& rs) {
     const char* echo;
   } ratios[] = {
       {"unit<->channel (wire) / echo device, FUSE", "ppp-fuse", "echo-fuse"},
-      {"unit<->channel (wire) / echo device, injected", "ppp-injected", "echo-injected"},
-      {"unit<->channel (N_PPP tty) / echo device, injected", "ppp-tty-injected", "echo-injected"},
+      {"unit<->channel (wire) supervised / echo device, FUSE", "ppp-injected", "echo-fuse"},
+      {"unit<->channel (N_PPP tty) supervised / echo device, FUSE", "ppp-tty-injected", "echo-fuse"},
   };
   for (const auto& r : ratios)
     for (size_t size : kSizes) {
