@@ -51,6 +51,16 @@ mkdir -p $r/run/vm/io
 mount -t 9p -o "$ninep,cache=none" vmio $r/run/vm/io || die "cannot mount the run's share"
 cp /bin/busybox /guest-init.sh $r/run/vm/
 
+# Host directories below /tmp or /run (a checkout there), which the fresh
+# ones above hide: put back over the host's, writable in memory as / is.
+n=0
+[ ! -f $r/run/vm/io/share ] || while IFS= read -r d; do
+  n=$((n + 1))
+  mkdir -p /ovl/share$n/upper /ovl/share$n/work "$r$d"
+  mount -t overlay -o "lowerdir=/lower$d,upperdir=/ovl/share$n/upper,workdir=/ovl/share$n/work" \
+    overlay "$r$d" || echo "vm-init: cannot put back $d" >/dev/console
+done <$r/run/vm/io/share
+
 ip link set lo up
 hostname cusenet-vm
 exec switch_root $r /run/vm/busybox sh /run/vm/guest-init.sh

@@ -55,7 +55,13 @@ trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 trap 'exit 141' PIPE
 
-# /tmp and /run are fresh in the VM: a directory under them is not there.
+# /tmp and /run are fresh in the VM: the checkout and the directory the
+# command starts in, where they are below one of them, are handed to the
+# guest to be put back (initramfs-init.sh); anything else there is not seen.
+root=$(cd "$here/../.." && pwd)
+for d in "$root" "$PWD"; do
+  case $d/ in /tmp/* | /run/*) printf '%s\n' "$d" >>"$run/io/share" ;; esac
+done
 printf 'cd -- %q || { echo "vm: no such directory in the VM (/tmp and /run are fresh there)" >&2; exit 126; }\nexec' \
   "$PWD" >"$run/io/cmd"
 printf ' %q' "$@" >>"$run/io/cmd"
