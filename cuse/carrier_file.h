@@ -5,7 +5,10 @@
 // at rate. Each carrier holds a CarrierFile over the same device file; the
 // device hears release() once, when the last carrier is released, on
 // whichever frontend thread that happens.
+#include <fcntl.h>
+
 #include <atomic>
+#include <cerrno>
 #include <functional>
 #include <memory>
 #include <utility>
@@ -22,10 +25,12 @@ class CarrierFile final : public OpenFile {
     std::atomic<int> count{0};
   };
 
+  // access: the open's O_ACCMODE, which a carrier opened otherwise (a FUSE
+  // file opened O_RDWR ahead, a socket) answers as the kernel's VFS does.
   // on_release: told when this carrier is released (any thread), before the
   // device is, when it is the last.
-  CarrierFile(std::shared_ptr<Holders> holders, std::function<void()> on_release = {})
-      : holders_(std::move(holders)), on_release_(std::move(on_release)) {
+  CarrierFile(std::shared_ptr<Holders> holders, int access, std::function<void()> on_release = {})
+      : holders_(std::move(holders)), access_(access), on_release_(std::move(on_release)) {
     holders_->count.fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -34,12 +39,16 @@ class CarrierFile final : public OpenFile {
   CarrierFile(const CarrierFile&) = delete;
   CarrierFile& operator=(const CarrierFile&) = delete;
 
-  ssize_t read(std::span<std::byte> buf) override { return holders_->file->read(buf); }
+  ssize_t read(std::span<std::byte> buf) override {
+    return access_ == O_WRONLY ? -EBADF : holders_->file->read(buf);
+  }
   ssize_t read_after_wait(std::span<std::byte> buf) override {
-    return holders_->file->read_after_wait(buf);
+    return access_ == O_WRONLY ? -EBADF : holders_->file->read_after_wait(buf);
   }
   bool carries_data() const override { return holders_->file->carries_data(); }
-  ssize_t write(std::span<const std::byte> frame) override { return holders_->file->write(frame); }
+  ssize_t write(std::span<const std::byte> frame) override {
+    return access_ == O_RDONLY ? -EBADF : holders_->file->write(frame);
+  }
   PollMask poll() override { return holders_->file->poll(); }
   long ioctl(const Caller& caller, unsigned cmd, uint64_t arg, UserMemory& mem) override {
     return holders_->file->ioctl(caller, cmd, arg, mem);
@@ -52,6 +61,7 @@ class CarrierFile final : public OpenFile {
 
  private:
   std::shared_ptr<Holders> holders_;
+  const int access_;
   std::function<void()> on_release_;
   std::atomic<bool> released_{false};
 };

@@ -5,9 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
+#include "core/log.h"
 #include "core/user_memory.h"
 #include "cuse/fuse_requests.h"
 #include "cuse/session_loop.h"
@@ -294,21 +296,46 @@ void FuseFrontend::fill_carrier_attr(uint64_t ino, struct stat* st) const {
   st->st_atime = st->st_mtime = st->st_ctime = mounted_at_;
 }
 
-RequestCore::Reservation FuseFrontend::reserve_carrier() { return core_->reserve(); }
+std::optional<FuseFrontend::Carrier> FuseFrontend::take_carrier() {
+  std::lock_guard lock(carriers_mu_);
+  if (ready_.empty()) return std::nullopt;
+  Carrier c = std::move(ready_.front());
+  ready_.pop_front();
+  carriers_cv_.notify_one();
+  return c;
+}
 
-void FuseFrontend::withdraw_carrier(uint64_t fh) { core_->withdraw(fh); }
+bool FuseFrontend::bind_carrier(const Carrier& c, std::shared_ptr<OpenFile> file,
+                                const Device& device) {
+  return core_->bind(c.fh, std::move(file), &device);
+}
 
-UniqueFd FuseFrontend::open_carrier(uint64_t fh, std::shared_ptr<OpenFile> file,
-                                    const Device& device, int flags, int* err) {
-  core_->offer(fh, std::move(file), &device, static_cast<pid_t>(::gettid()));
-  UniqueFd fd;
-  if (carriers_dir_)
-    fd.reset(::openat(carriers_dir_.get(), std::to_string(fh).c_str(),
-                      (flags & (O_ACCMODE | O_NONBLOCK)) | O_CLOEXEC | O_NOCTTY));
-  *err = fd ? 0 : carriers_dir_ ? -errno : -ENODEV;
-  // Claimed by the open, or nobody's: either way no longer offered.
-  if (!fd) core_->withdraw(fh);
-  return fd;
+bool FuseFrontend::await_releases() { return core_->await_releases(); }
+
+// Keeps kCarriersAhead carriers ready. A failed open (the mount going, no
+// descriptors) is tried again a moment later, not at once.
+void FuseFrontend::fill_carriers() {
+  std::unique_lock lock(carriers_mu_);
+  while (filling_) {
+    if (ready_.size() >= kCarriersAhead) {
+      carriers_cv_.wait(lock);
+      continue;
+    }
+    lock.unlock();
+    RequestCore::Reservation r = core_->reserve();
+    core_->offer(r.fh, static_cast<pid_t>(::gettid()));
+    UniqueFd fd(::openat(carriers_dir_.get(), std::to_string(r.fh).c_str(),
+                         O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    const int err = errno;
+    core_->withdraw(r.fh);  // claimed by the open, or nobody's
+    lock.lock();
+    if (fd) {
+      ready_.push_back({std::move(fd), r.fh, kCarrierBase + r.fh, std::move(r.notify)});
+    } else {
+      CN_LOG_LIMITED(fuse, warning, 0u) << mountpoint_ << "/.carriers: " << std::strerror(err);
+      carriers_cv_.wait_for(lock, std::chrono::milliseconds(200));
+    }
+  }
 }
 
 int FuseFrontend::start() {
@@ -348,9 +375,17 @@ int FuseFrontend::start() {
   }
   carriers_dir_.reset(
       ::open((mountpoint_ + "/.carriers").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!carriers_dir_)
+  struct statx sx {};
+  if (carriers_dir_ && ::statx(carriers_dir_.get(), "", AT_EMPTY_PATH, STATX_MNT_ID, &sx) == 0 &&
+      (sx.stx_mask & STATX_MNT_ID))
+    mount_id_ = sx.stx_mnt_id;
+  if (mount_id_) {
+    filling_ = true;
+    filler_ = std::thread([this] { fill_carriers(); });
+  } else {
     CN_LOG(fuse, warning) << mountpoint_ << "/.carriers: " << std::strerror(errno)
                           << ": supervised programs get sockets only";
+  }
   CN_LOG(fuse, info) << "serving " << devices_.size() << " device(s) as files below "
                      << mountpoint_;
   return 0;
@@ -358,6 +393,15 @@ int FuseFrontend::start() {
 
 void FuseFrontend::stop() {
   if (!session_) return;
+  // The filler's open in progress is answered before the loop stops; the
+  // blanks' RELEASEs too.
+  {
+    std::lock_guard lock(carriers_mu_);
+    filling_ = false;
+    carriers_cv_.notify_all();
+  }
+  if (filler_.joinable()) filler_.join();
+  ready_.clear();
   carriers_dir_.reset();
   loop_->stop();
   core_->shutdown();
@@ -367,6 +411,10 @@ void FuseFrontend::stop() {
 }
 
 size_t FuseFrontend::open_files() const { return core_->open_files(); }
+size_t FuseFrontend::carriers_ready() {
+  std::lock_guard lock(carriers_mu_);
+  return ready_.size();
+}
 size_t FuseFrontend::parked_requests() const { return core_->parked_reads(); }
 size_t FuseFrontend::poll_handles() const { return core_->poll_handles(); }
 

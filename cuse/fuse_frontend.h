@@ -13,9 +13,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/fd.h"
@@ -46,22 +51,31 @@ class FuseFrontend {
 
   const std::string& mountpoint() const { return mountpoint_; }
 
-  // Files handed to supervised programs (cuse/seccomp_frontend.h): each is
-  // a node of its own below ".carriers", which lists nothing and resolves
-  // a name only for the daemon thread it is offered to. reserve_carrier()
-  // before the device opens the file (its Notify is the one to give the
-  // device), then open_carrier() on the same thread, never a session
-  // thread: the new FUSE file with flags' access mode and O_NONBLOCK, or
-  // an empty fd with -errno in *err (the reservation is withdrawn then,
-  // and the file not released).
-  RequestCore::Reservation reserve_carrier();
-  UniqueFd open_carrier(uint64_t fh, std::shared_ptr<OpenFile> file, const Device& device,
-                        int flags, int* err);
-  // A reservation whose file was never opened.
-  void withdraw_carrier(uint64_t fh);
+  // Files handed to supervised programs (cuse/seccomp_frontend.h), opened
+  // O_RDWR ahead of need by a thread of the frontend's own, so that whoever
+  // takes one never waits for the mount (which a user can stall through a
+  // request of its own): each a node of its own below ".carriers", which
+  // lists nothing and resolves a name only for that thread, once. A taken
+  // carrier is blank until bound to a device file; dropped unbound, it
+  // releases nothing. Thread-safe.
+  static constexpr size_t kCarriersAhead = 8;
+  struct Carrier {
+    UniqueFd fd;
+    uint64_t fh = 0;
+    uint64_t ino = 0;  // its inode number, as /proc/PID/fdinfo shows it
+    Notify notify;     // the one to give its device file
+  };
+  // nullopt when none is ready (the mount is slow, stalled or gone).
+  std::optional<Carrier> take_carrier();
+  bool bind_carrier(const Carrier& c, std::shared_ptr<OpenFile> file, const Device& device);
+  // The mount's id (/proc/PID/fdinfo's mnt_id), 0 before start().
+  uint64_t mount_id() const { return mount_id_; }
+  // See RequestCore::await_releases.
+  bool await_releases();
 
-  // Leak checks.
+  // Leak checks (carriers opened ahead are not open files).
   size_t open_files() const;
+  size_t carriers_ready();
   size_t parked_requests() const;
   size_t poll_handles() const;
 
@@ -84,8 +98,16 @@ class FuseFrontend {
   std::vector<Device*> devices_;
   std::string mountpoint_;
   std::vector<Node> nodes_;  // inode ino at nodes_[ino - 1]; 1 is the root
+  void fill_carriers();
+
   uint64_t carriers_ino_ = 0;
   UniqueFd carriers_dir_;  // O_PATH, opened once mounted
+  uint64_t mount_id_ = 0;
+  std::mutex carriers_mu_;  // guards ready_ and filling_
+  std::condition_variable carriers_cv_;
+  std::deque<Carrier> ready_;
+  bool filling_ = false;  // the filler runs
+  std::thread filler_;
   std::unique_ptr<RequestCore> core_;
   std::unique_ptr<SessionLoop> loop_;
   fuse_session* session_ = nullptr;

@@ -19,8 +19,7 @@
 #include "cuse/ioctl_table.h"
 
 #define CORE_LOG(lvl) BOOST_LOG_SEV(::cusenet::log::get(channel_), ::cusenet::log::Level::lvl)
-#define TRACE(pid, device) \
-  CN_LOG(trace, debug) << "pid " << (pid) << ' ' << (device)->name() << ": "
+#define TRACE(pid, device) CN_LOG(trace, debug) << "pid " << (pid) << ' ' << device_name(device) << ": "
 
 namespace cusenet {
 namespace {
@@ -53,6 +52,9 @@ std::string open_flags(int flags) {
 }
 
 pid_t pid_of(fuse_req_t req) { return fuse_req_ctx(req)->pid; }
+
+// A carrier opened ahead has no device until it is bound.
+const char* device_name(const Device* d) { return d ? d->name() : "carrier"; }
 
 void libfuse_log(enum fuse_log_level level, const char* fmt, va_list ap) {
   char buf[512];
@@ -246,20 +248,25 @@ RequestCore::Reservation RequestCore::reserve() {
   return {fh, [wakeups = wakeups_, waiters, fh] { waiters->notify(*wakeups, fh); }};
 }
 
-void RequestCore::offer(uint64_t fh, std::shared_ptr<OpenFile> file, const Device* device,
-                        pid_t opener) {
+void RequestCore::offer(uint64_t fh, pid_t opener) {
   std::lock_guard lock(mu_);
   auto it = offers_.find(fh);
-  if (it == offers_.end()) return;
-  it->second.handle.file = std::move(file);
-  it->second.handle.device = device;
-  it->second.opener = opener;
+  if (it != offers_.end()) it->second.opener = opener;
 }
 
 bool RequestCore::offered_to(uint64_t fh, pid_t tid) const {
   std::lock_guard lock(mu_);
   auto it = offers_.find(fh);
-  return it != offers_.end() && it->second.handle.file && it->second.opener == tid;
+  return it != offers_.end() && it->second.opener != 0 && it->second.opener == tid;
+}
+
+bool RequestCore::bind(uint64_t fh, std::shared_ptr<OpenFile> file, const Device* device) {
+  std::lock_guard lock(mu_);
+  auto it = files_.find(fh);
+  if (it == files_.end() || it->second.file) return false;
+  it->second.file = std::move(file);
+  it->second.device = device;
+  return true;
 }
 
 void RequestCore::open_offered(fuse_req_t req, uint64_t fh, const fuse_file_info* fi) {
@@ -270,7 +277,7 @@ void RequestCore::open_offered(fuse_req_t req, uint64_t fh, const fuse_file_info
     auto it = offers_.find(fh);
     // Only the thread it was offered to, once: a process that found the
     // node (it is not listed) cannot take another's file.
-    if (it == offers_.end() || !it->second.handle.file || it->second.opener != pid) {
+    if (it == offers_.end() || it->second.opener == 0 || it->second.opener != pid) {
       fuse_reply_err(req, ENOENT);
       return;
     }
@@ -312,13 +319,13 @@ void RequestCore::reply_open(fuse_req_t req, uint64_t fh, const Handle& h, pid_t
   if (fuse_reply_iov(req, &iov, 1) != 0) {
     // The kernel dropped the open (the caller died): it will never send
     // the release, so the file is released here.
-    CORE_LOG(info) << "open of " << h.device->name() << " by pid " << pid << " abandoned";
+    CORE_LOG(info) << "open of fh " << fh << " by pid " << pid << " abandoned";
     {
       std::lock_guard lock(mu_);
       files_.erase(fh);
     }
     h.waiters->close();
-    h.file->release();
+    if (h.file) h.file->release();
   }
 }
 
@@ -361,6 +368,10 @@ void RequestCore::read(fuse_req_t req, size_t size, const fuse_file_info* fi) {
     return;
   }
   Handle& h = it->second;
+  if (!h.file) {
+    fuse_reply_err(req, EBADF);
+    return;
+  }
   // Earlier parked reads go first, then this one.
   complete_parked(h);
   for (;;) {
@@ -463,7 +474,7 @@ long RequestCore::ioctl(fuse_req_t req, const fuse_file_info* fi, unsigned flags
   {
     std::lock_guard lock(mu_);
     auto it = files_.find(fi->fh);
-    if (it == files_.end()) return -EBADF;
+    if (it == files_.end() || !it->second.file) return -EBADF;
     file = it->second.file;
     device = it->second.device;
   }
@@ -484,11 +495,15 @@ long RequestCore::ioctl(fuse_req_t req, const fuse_file_info* fi, unsigned flags
   return r;
 }
 
+// A RELEASE being served is waited for; one the kernel has queued but no
+// thread has read yet shows only when it completes, so a moment is given
+// to that too. Each EBUSY the kernel would give costs that moment.
 bool RequestCore::await_releases() {
   std::unique_lock lock(releasing_mu_);
-  if (releasing_ == 0) return false;
-  released_.wait_for(lock, std::chrono::milliseconds(100), [this] { return releasing_ == 0; });
-  return true;
+  const uint64_t seen = released_n_;
+  const auto limit = std::chrono::milliseconds(releasing_ > 0 ? 100 : 20);
+  released_.wait_for(lock, limit, [&] { return releasing_ == 0 && released_n_ != seen; });
+  return released_n_ != seen;
 }
 
 void RequestCore::fail_parked(Handle& h, int err) {
@@ -508,7 +523,9 @@ void RequestCore::release(fuse_req_t req, const fuse_file_info* fi) {
     RequestCore* core;
     ~Done() {
       std::lock_guard lock(core->releasing_mu_);
-      if (--core->releasing_ == 0) core->released_.notify_all();
+      --core->releasing_;
+      ++core->released_n_;
+      core->released_.notify_all();
     }
   } done{this};
   Handle h;
@@ -527,7 +544,7 @@ void RequestCore::release(fuse_req_t req, const fuse_file_info* fi) {
   // Out of the tables, so no interrupt or wakeup can reach these any more.
   h.waiters->close();
   fail_parked(h, EIO);
-  h.file->release();
+  if (h.file) h.file->release();
   TRACE(pid_of(req), h.device) << "release(fh " << fi->fh << ") = 0";
   fuse_reply_err(req, 0);
 }
@@ -558,14 +575,14 @@ void RequestCore::shutdown() {
   for (auto& [fh, h] : files) {
     h.waiters->close();
     fail_parked(h, EIO);
-    h.file->release();
-    CORE_LOG(debug) << h.device->name() << ": fh " << fh << " released at stop";
+    if (h.file) h.file->release();
+    CORE_LOG(debug) << device_name(h.device) << ": fh " << fh << " released at stop";
   }
 }
 
 size_t RequestCore::open_files() const {
   std::lock_guard lock(mu_);
-  return files_.size();
+  return std::count_if(files_.begin(), files_.end(), [](const auto& f) { return f.second.file != nullptr; });
 }
 
 size_t RequestCore::parked_reads() const {

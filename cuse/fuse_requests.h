@@ -42,22 +42,28 @@ class RequestCore {
   void write(fuse_req_t req, const char* buf, size_t size, const fuse_file_info* fi);
   void poll(fuse_req_t req, const fuse_file_info* fi, fuse_pollhandle* ph);
   void release(fuse_req_t req, const fuse_file_info* fi);
-  // A file the daemon opened for a process it supervises and hands it as a
-  // FUSE file (cuse/seccomp_frontend.h): reserve() before the device opens
-  // it, so that its Notify is the core's; offer() once it exists; the OPEN
-  // of its node, made by thread `opener` of the daemon, claims it. An offer
-  // nobody claimed is withdrawn (and not released: it is the offerer's).
+  // Blank files the daemon opens ahead and later hands a process it
+  // supervises, bound to a device file (cuse/seccomp_frontend.h): reserve()
+  // a handle with the Notify its device file will be given; offer() it to a
+  // thread of the daemon, whose OPEN of the handle's node claims it, blank;
+  // bind() the device file once it exists. An offer nobody claimed is
+  // withdrawn. A blank answers nothing (EBADF) and releases nothing.
   struct Reservation {
     uint64_t fh;
     Notify notify;
   };
   Reservation reserve();
-  void offer(uint64_t fh, std::shared_ptr<OpenFile> file, const Device* device, pid_t opener);
+  void offer(uint64_t fh, pid_t opener);
   bool offered_to(uint64_t fh, pid_t tid) const;
   void open_offered(fuse_req_t req, uint64_t fh, const fuse_file_info* fi);
   void withdraw(uint64_t fh);
+  // False when the handle is no longer open.
+  bool bind(uint64_t fh, std::shared_ptr<OpenFile> file, const Device* device);
   // Offered, or open and not yet released.
   bool known(uint64_t fh) const;
+  // After an ioctl refused EBUSY: waits a moment for a RELEASE being
+  // served, or still on its way, to complete; false when none did.
+  bool await_releases();
 
   // Runs one ioctl with the argument's memory the frontend provides and
   // returns the result (negative errno); the frontend replies, since how the
@@ -79,7 +85,7 @@ class RequestCore {
   // poll handles and releases every open file. Later notifications are ignored.
   void shutdown();
 
-  size_t open_files() const;
+  size_t open_files() const;  // blanks not counted
   size_t parked_reads() const;
   size_t poll_handles() const;
 
@@ -113,9 +119,6 @@ class RequestCore {
   // parked read (OpenFile::read_after_wait). Needs mu_.
   bool try_read(fuse_req_t req, size_t size, pid_t pid, Handle& h, bool waited);
   void fail_parked(Handle& h, int err);
-  // True after waiting (at most a moment) for releases in progress on
-  // other session threads; false when there were none.
-  bool await_releases();
 
   const log::Channel channel_;
   std::shared_ptr<Wakeups> wakeups_;
@@ -132,7 +135,8 @@ class RequestCore {
   // and is tried again, as close() had released synchronously.
   std::mutex releasing_mu_;
   std::condition_variable released_;
-  int releasing_ = 0;  // guarded by releasing_mu_
+  int releasing_ = 0;     // guarded by releasing_mu_
+  uint64_t released_n_ = 0;  // RELEASEs completed; guarded by releasing_mu_
 };
 
 // Routes libfuse's own messages (it prints to stderr by default) to the fuse

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -35,6 +36,7 @@
 
 #include "core/caller.h"
 #include "core/capability.h"
+#include "core/fd_reaper.h"
 #include "core/frame.h"
 #include "core/log.h"
 #include "core/user_memory.h"
@@ -141,6 +143,42 @@ struct Inbox {
   }
 };
 
+// A caller's descriptor as /proc/TID/fdinfo/FD shows it, read without
+// touching its file: a duplicate's fstat or last close could wait for a
+// FUSE server of the caller's own. flags carry O_CLOEXEC for the
+// descriptor's close-on-exec.
+struct FdInfo {
+  unsigned flags = 0;
+  uint64_t mnt_id = 0, ino = 0;
+};
+
+std::optional<FdInfo> fd_info(pid_t tid, int fd) {
+  if (fd < 0) return std::nullopt;
+  const std::string path = "/proc/" + std::to_string(tid) + "/fdinfo/" + std::to_string(fd);
+  const UniqueFd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  char buf[512] = {};
+  if (!in || ::read(in.get(), buf, sizeof buf - 1) <= 0) return std::nullopt;
+  FdInfo info;
+  bool flags = false, mnt = false, ino = false;
+  for (const char* line = buf; line && *line; line = std::strchr(line, '\n'), line = line ? line + 1 : nullptr) {
+    if (std::strncmp(line, "flags:", 6) == 0) flags = (info.flags = std::strtoul(line + 6, nullptr, 8), true);
+    if (std::strncmp(line, "mnt_id:", 7) == 0) mnt = (info.mnt_id = std::strtoull(line + 7, nullptr, 10), true);
+    if (std::strncmp(line, "ino:", 4) == 0) ino = (info.ino = std::strtoull(line + 4, nullptr, 10), true);
+  }
+  if (!flags || !mnt || !ino) return std::nullopt;
+  return info;
+}
+
+// The mount id of sockfs, where every socket lives.
+uint64_t sockfs_mount_id() {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return 0;
+  const UniqueFd a(sv[0]), b(sv[1]);
+  struct statx sx {};
+  if (::statx(a.get(), "", AT_EMPTY_PATH, STATX_MNT_ID, &sx) != 0 || !(sx.stx_mask & STATX_MNT_ID)) return 0;
+  return sx.stx_mnt_id;
+}
+
 struct DeviceNode {
   std::string path;      // "/dev/net/tun"
   std::string basename;  // "tun": a cheap first test on every intercepted open
@@ -175,7 +213,8 @@ class SeccompFrontend::Loop {
     UniqueFd fd;
     bool exact;  // no socket carriers for this process tree
   };
-  using InodeKey = std::pair<dev_t, ino_t>;
+  // A file as /proc/PID/fdinfo names it: mount id and inode number.
+  using InodeKey = std::pair<uint64_t, uint64_t>;
   // One device file of a supervised program, through its carriers: a FUSE
   // file, a socket, or (for a moment after the swap, or longer when the
   // program dup'd the FUSE file) both. Gone when neither is left.
@@ -197,7 +236,9 @@ class SeccompFrontend::Loop {
     std::shared_ptr<std::atomic<bool>> fuse_released;
     std::optional<InjectedFile> io;  // the socket carrier
     InodeKey socket_key{}, fuse_key{};  // by_inode_ entries; {} when none
-    uint32_t registered = 0;  // the socket's epoll events as last set
+    uint64_t socket_cookie = 0;  // SO_COOKIE of the client's end: inode numbers wrap
+    int access = O_RDWR;         // the open's O_ACCMODE
+    uint32_t registered = 0;     // the socket's epoll events as last set
   };
 
   void run();
@@ -218,8 +259,11 @@ class SeccompFrontend::Loop {
   // A socket carrier in place of f's FUSE file at descriptor fd of the
   // caller of notification n, which is still pending: false when it could
   // not be done (the FUSE file stays, and serves).
-  bool swap_to_socket(int lfd, const seccomp_notif& n, const ProcessHandle& process, Injected* f,
-                      int fd, int file_flags);
+  bool swap_to_socket(int lfd, const seccomp_notif& n, Injected* f, int fd, unsigned fd_flags);
+  // The file of ours the caller's descriptor is, found by what fdinfo says
+  // of it; a socket's is confirmed by its cookie through a duplicate left
+  // in *theirs (whatever it turned out to be).
+  Injected* find_ours(const FdInfo& info, pid_t pid, int fd, UniqueFd* pidfd, UniqueFd* theirs);
   // A new socket carrier for f, registered, with its client end in *client:
   // 0 or -errno.
   int add_socket(Injected* f, int file_flags, UniqueFd* client);
@@ -253,6 +297,7 @@ class SeccompFrontend::Loop {
   static constexpr long kFdReserve = 64;
 
   std::vector<DeviceNode> nodes_;
+  const uint64_t sockfs_mnt_ = sockfs_mount_id();
   KernelTtys* const ttys_;
   InterfaceIoctls* const interfaces_;
   std::shared_ptr<Inbox> inbox_ = std::make_shared<Inbox>();
@@ -566,8 +611,9 @@ void SeccompFrontend::Loop::handle_open(int lfd, bool exact, const seccomp_notif
   const uint64_t id = next_id_++;
   auto queued = std::make_shared<std::atomic<bool>>(false);
   FuseFrontend* const carriers = this->carriers.load(std::memory_order_acquire);
-  std::optional<RequestCore::Reservation> fuse;
-  if (!refuse && carriers) fuse = carriers->reserve_carrier();
+  // Taken, never opened here: this thread must not wait for the mount.
+  std::optional<FuseFrontend::Carrier> fuse;
+  if (!refuse && carriers) fuse = carriers->take_carrier();
   auto fuse_released = std::make_shared<std::atomic<bool>>(!fuse);
   std::shared_ptr<OpenFile> file;
   if (!refuse) {
@@ -583,9 +629,9 @@ void SeccompFrontend::Loop::handle_open(int lfd, bool exact, const seccomp_notif
     file = node->device->open(caller, static_cast<int>(flags), std::move(notify), &err);
     if (!file) refuse = err < 0 ? err : -ENODEV;
   }
-  // A file that carries data from the start (the echo device) is a socket at once.
+  // A file that carries data from the start (the echo device) is a socket
+  // at once; the unused carrier, blank, releases nothing.
   if (fuse && (refuse || (!exact && file->carries_data()))) {
-    carriers->withdraw_carrier(fuse->fh);
     fuse_released->store(true, std::memory_order_release);
     fuse.reset();
   }
@@ -598,31 +644,31 @@ void SeccompFrontend::Loop::handle_open(int lfd, bool exact, const seccomp_notif
   Injected* f = owned.get();
   f->queued = std::move(queued);
   f->fuse_released = fuse_released;
+  f->access = static_cast<int>(flags & O_ACCMODE);
   if (limited) f->uid = caller.uid;
   // Holds the device file until a carrier does: whatever fails below, the
   // device hears release() exactly once.
-  CarrierFile setup(f->holders);
+  CarrierFile setup(f->holders, O_RDWR);
 
   UniqueFd client;
   if (fuse) {
-    auto carrier = std::make_shared<CarrierFile>(f->holders, [inbox = inbox_, fuse_released, id] {
+    auto carrier = std::make_shared<CarrierFile>(f->holders, f->access, [inbox = inbox_, fuse_released, id] {
       fuse_released->store(true, std::memory_order_release);
       inbox->post(id);  // the thread forgets the carrier
     });
-    int err = 0;
-    client = carriers->open_carrier(fuse->fh, std::move(carrier), *node->device,
-                                    static_cast<int>(flags), &err);
-    struct stat st {};
-    if (client && ::fstat(client.get(), &st) == 0) {
-      f->fuse_key = {st.st_dev, st.st_ino};
+    // Opened O_NONBLOCK ahead: the caller's choice now (F_SETFL asks the
+    // mount nothing).
+    if (carriers->bind_carrier(*fuse, std::move(carrier), *node->device) &&
+        ::fcntl(fuse->fd.get(), F_SETFL, flags & O_NONBLOCK) == 0) {
+      f->fuse_key = {carriers->mount_id(), fuse->ino};
+      client = std::move(fuse->fd);
     } else {
-      CN_LOG_LIMITED(seccomp, warning, 0u) << call << "no FUSE carrier (" << strerror(-err)
-                                           << "): a socket carries the file";
       fuse_released->store(true, std::memory_order_release);
-      client.reset();
     }
   }
   if (!client) {
+    if (carriers && !fuse)
+      CN_LOG_LIMITED(seccomp, warning, 0u) << call << "no FUSE carrier ready: a socket carries the file";
     if (const int e = add_socket(f, static_cast<int>(flags), &client)) {
       CN_LOG(trace, debug) << call << failure(e);
       return respond(lfd, n.id, e);
@@ -668,12 +714,19 @@ int SeccompFrontend::Loop::add_socket(Injected* f, int file_flags, UniqueFd* cli
   // O_NONBLOCK is a property of the open file description: set on our copy,
   // the caller's descriptor shares it.
   if (!(file_flags & O_NONBLOCK)) ::fcntl(theirs.get(), F_SETFL, 0);
-  struct stat st {};
-  ::fstat(theirs.get(), &st);
+  struct statx sx {};
+  uint64_t cookie = 0;
+  socklen_t len = sizeof cookie;
+  if (::statx(theirs.get(), "", AT_EMPTY_PATH, STATX_INO | STATX_MNT_ID, &sx) != 0 ||
+      ::getsockopt(theirs.get(), SOL_SOCKET, SO_COOKIE, &cookie, &len) != 0) {
+    const int e = errno;
+    CN_LOG(seccomp, warning) << "injected socket: statx/SO_COOKIE: " << strerror(e);
+    return -e;
+  }
   // A socket that ended (its tun detached) makes way; the device file stays.
-  CarrierFile keep(f->holders);
+  CarrierFile keep(f->holders, O_RDWR);
   retire_socket(f);
-  f->io.emplace(std::make_shared<CarrierFile>(f->holders), std::move(ours));
+  f->io.emplace(std::make_shared<CarrierFile>(f->holders, f->access), std::move(ours));
   f->registered = f->io->interest();
   epoll_event ev{};
   ev.events = f->registered;
@@ -684,23 +737,17 @@ int SeccompFrontend::Loop::add_socket(Injected* f, int file_flags, UniqueFd* cli
     f->io.reset();
     return -e;
   }
-  f->socket_key = {st.st_dev, st.st_ino};
+  f->socket_key = {sx.stx_mnt_id, sx.stx_ino};
+  f->socket_cookie = cookie;
   *client = std::move(theirs);
   return 0;
 }
 
-bool SeccompFrontend::Loop::swap_to_socket(int lfd, const seccomp_notif& n,
-                                           const ProcessHandle& process, Injected* f, int fd,
-                                           int file_flags) {
-  // The descriptor's close-on-exec flag is the caller's, kept across the swap.
-  bool cloexec = false;
-  const std::string info = "fdinfo/" + std::to_string(fd);
-  if (UniqueFd in{::openat(process.dir(), info.c_str(), O_RDONLY | O_CLOEXEC)}) {
-    char buf[256] = {};
-    const ssize_t len = ::read(in.get(), buf, sizeof buf - 1);
-    const char* at = len > 0 ? std::strstr(buf, "flags:") : nullptr;
-    if (at) cloexec = std::strtoul(at + 6, nullptr, 8) & O_CLOEXEC;
-  }
+bool SeccompFrontend::Loop::swap_to_socket(int lfd, const seccomp_notif& n, Injected* f, int fd,
+                                           unsigned fd_flags) {
+  // fdinfo's flags carry the descriptor's close-on-exec as O_CLOEXEC: kept.
+  const bool cloexec = fd_flags & O_CLOEXEC;
+  const int file_flags = static_cast<int>(fd_flags);
   UniqueFd client;
   if (add_socket(f, file_flags, &client) != 0) return false;
   seccomp_notif_addfd addfd{};
@@ -734,6 +781,24 @@ UniqueFd SeccompFrontend::Loop::caller_fd(pid_t pid, int fd, UniqueFd* pidfd) {
   return UniqueFd(dup < 0 ? -1 : static_cast<int>(dup));
 }
 
+SeccompFrontend::Loop::Injected* SeccompFrontend::Loop::find_ours(const FdInfo& info, pid_t pid,
+                                                                   int fd, UniqueFd* pidfd,
+                                                                   UniqueFd* theirs) {
+  auto it = by_inode_.find({info.mnt_id, info.ino});
+  if (it == by_inode_.end()) return nullptr;
+  Injected* f = it->second;
+  // A FUSE carrier's key is unique for good (the daemon's mount, a handle
+  // never reused); a socket's inode number wraps, its cookie does not.
+  if (it->first != f->socket_key) return f;
+  *theirs = caller_fd(pid, fd, pidfd);
+  uint64_t cookie = 0;
+  socklen_t len = sizeof cookie;
+  if (*theirs && ::getsockopt(theirs->get(), SOL_SOCKET, SO_COOKIE, &cookie, &len) == 0 &&
+      cookie == f->socket_cookie)
+    return f;
+  return nullptr;
+}
+
 void SeccompFrontend::Loop::handle_ioctl(int lfd, bool exact, const seccomp_notif& n) {
   const auto pid = static_cast<pid_t>(n.pid);
   const int fd = static_cast<int>(n.data.args[0]);
@@ -742,23 +807,41 @@ void SeccompFrontend::Loop::handle_ioctl(int lfd, bool exact, const seccomp_noti
   const bool interface_cmd =
       interfaces_ && std::any_of(interface_ioctl_table().begin(), interface_ioctl_table().end(),
                                  [cmd](const IoctlLayout& l) { return l.cmd == cmd; });
-  // Our sockets, real ttys when disciplines run here, and the interface
+  // Our files, real ttys when disciplines run here, and the interface
   // ioctls on any socket; nothing else.
   if (by_inode_.empty() && !ttys_ && !interface_cmd) return respond_continue(lfd, n.id);
-  UniqueFd pidfd;
-  const UniqueFd theirs = caller_fd(pid, fd, &pidfd);
+  // Not a descriptor, or O_PATH (which takes no ioctl): the kernel's EBADF.
+  const std::optional<FdInfo> info = fd_info(pid, fd);
+  if (!info || (info->flags & O_PATH)) return respond_continue(lfd, n.id);
+  UniqueFd pidfd, theirs;
+  // Closed off this thread: the last close of a caller's file may wait
+  // (SO_LINGER, a FUSE server that never answers FLUSH).
+  struct CloseLater {
+    UniqueFd& fd;
+    ~CloseLater() {
+      if (fd) close_later(std::move(fd));
+    }
+  } close_theirs{theirs};
+  Injected* f = find_ours(*info, pid, fd, &pidfd, &theirs);
   struct stat st {};
-  if (!theirs || ::fstat(theirs.get(), &st) != 0) return respond_continue(lfd, n.id);
-  Injected* f = nullptr;
-  auto it = by_inode_.find({st.st_dev, st.st_ino});
-  if (it != by_inode_.end()) f = it->second;
-  // Another socket: the kernel's sock_ioctl hands SIOCDEVPRIVATE to the
-  // interface the ifreq names, whatever the socket's family.
-  if (!f && interface_cmd && S_ISSOCK(st.st_mode)) return handle_interface_ioctl(lfd, n, theirs);
-  if (!f && interface_cmd) return respond_continue(lfd, n.id);  // not a socket: the kernel's
-  if (!f && !(ttys_ && S_ISCHR(st.st_mode))) return respond_continue(lfd, n.id);
-  // A descriptor opened with O_PATH takes no ioctl: the kernel says EBADF.
-  if (::fcntl(theirs.get(), F_GETFL) & O_PATH) return respond_continue(lfd, n.id);
+  if (!f) {
+    const bool socket = info->mnt_id == sockfs_mnt_;
+    // Only a socket's ioctl reaches an interface (sock_ioctl); only a
+    // character device is a tty.
+    if (interface_cmd ? !socket : (!ttys_ || socket)) return respond_continue(lfd, n.id);
+    if (!theirs) theirs = caller_fd(pid, fd, &pidfd);
+    if (!theirs) return respond_continue(lfd, n.id);
+    if (interface_cmd) return handle_interface_ioctl(lfd, n, theirs);
+    // As cached: nothing asked of a FUSE server of the caller's.
+    struct statx sx {};
+    if (::statx(theirs.get(), "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE | STATX_INO, &sx) != 0 ||
+        !S_ISCHR(sx.stx_mode))
+      return respond_continue(lfd, n.id);
+    st.st_mode = sx.stx_mode;
+    st.st_ino = sx.stx_ino;
+    st.st_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+    st.st_rdev = makedev(sx.stx_rdev_major, sx.stx_rdev_minor);
+  }
 
   // The handle is opened first, then the notification checked: the caller's
   // memory and credentials are reached only through the handle, which
@@ -770,10 +853,14 @@ void SeccompFrontend::Loop::handle_ioctl(int lfd, bool exact, const seccomp_noti
   long r;
   if (f) {
     r = f->holders->file->ioctl(caller, cmd, arg, mem);
+    // A name still held by a FUSE carrier the caller has closed, whose
+    // RELEASE the kernel sends after close() returned.
+    FuseFrontend* const carriers = this->carriers.load(std::memory_order_acquire);
+    if (r == -EBUSY && carriers && carriers->await_releases()) r = f->holders->file->ioctl(caller, cmd, arg, mem);
     // Frames at rate from now on (TUNSETIFF, or a queue attached again) and
     // no live socket for them: one takes the place of this descriptor.
     if (r >= 0 && !exact && f->holders->file->carries_data() && !(f->io && !f->io->hung_up()))
-      swap_to_socket(lfd, n, process, f, fd, ::fcntl(theirs.get(), F_GETFL));
+      swap_to_socket(lfd, n, f, fd, info->flags);
     // What the ioctl changed (a queue detached: end of file) reaches the socket.
     drain(f);
   } else {
@@ -788,17 +875,18 @@ void SeccompFrontend::Loop::handle_ioctl(int lfd, bool exact, const seccomp_noti
 
 void SeccompFrontend::Loop::handle_empty_write(int lfd, const seccomp_notif& n) {
   if (by_inode_.empty()) return respond_continue(lfd, n.id);
-  UniqueFd pidfd;
-  const UniqueFd theirs = caller_fd(static_cast<pid_t>(n.pid), static_cast<int>(n.data.args[0]), &pidfd);
-  struct stat st {};
-  if (!theirs || ::fstat(theirs.get(), &st) != 0) return respond_continue(lfd, n.id);
-  auto it = by_inode_.find({st.st_dev, st.st_ino});
-  // Not ours, or not open for writing (the kernel's EBADF).
-  if (it == by_inode_.end() || (::fcntl(theirs.get(), F_GETFL) & O_ACCMODE) == O_RDONLY)
-    return respond_continue(lfd, n.id);
+  const auto pid = static_cast<pid_t>(n.pid);
+  const int fd = static_cast<int>(n.data.args[0]);
+  const std::optional<FdInfo> info = fd_info(pid, fd);
+  if (!info || (info->flags & O_PATH)) return respond_continue(lfd, n.id);
+  UniqueFd pidfd, theirs;
+  Injected* f = find_ours(*info, pid, fd, &pidfd, &theirs);
+  if (theirs) close_later(std::move(theirs));
+  if (!f) return respond_continue(lfd, n.id);
   if (!id_valid(lfd, n.id)) return;
-  const long r = it->second->holders->file->write({});
-  CN_LOG(trace, debug) << "pid " << n.pid << " write(" << n.data.args[0] << ", 0) = "
+  // Not open for writing: the VFS's EBADF, whatever the carrier's own mode.
+  const long r = f->access == O_RDONLY ? -EBADF : f->holders->file->write({});
+  CN_LOG(trace, debug) << "pid " << pid << " write(" << fd << ", 0) = "
                        << (r < 0 ? failure(r) : std::to_string(r));
   respond(lfd, n.id, r);
 }

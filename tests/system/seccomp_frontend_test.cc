@@ -393,6 +393,7 @@ class SeccompCarrierTest : public SeccompFrontendTest {
     carriers_ = std::make_unique<FuseFrontend>(std::vector<Device*>{}, dir_ + "/mnt");
     ASSERT_EQ(carriers_->start(), 0);
     frontend_->use_carriers(carriers_.get());
+    ASSERT_TRUE(eventually([&] { return carriers_->carriers_ready() == FuseFrontend::kCarriersAhead; }));
     idle_fds_ = open_fds();
   }
   void TearDown() override {
