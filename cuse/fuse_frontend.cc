@@ -296,9 +296,10 @@ void FuseFrontend::fill_carrier_attr(uint64_t ino, struct stat* st) const {
   st->st_atime = st->st_mtime = st->st_ctime = mounted_at_;
 }
 
-std::optional<FuseFrontend::Carrier> FuseFrontend::take_carrier() {
-  std::lock_guard lock(carriers_mu_);
-  if (ready_.empty()) return std::nullopt;
+std::optional<FuseFrontend::Carrier> FuseFrontend::take_carrier(std::chrono::milliseconds wait) {
+  std::unique_lock lock(carriers_mu_);
+  if (!ready_cv_.wait_for(lock, wait, [this] { return !ready_.empty() || !filling_; }) || ready_.empty())
+    return std::nullopt;
   Carrier c = std::move(ready_.front());
   ready_.pop_front();
   carriers_cv_.notify_one();
@@ -310,7 +311,8 @@ bool FuseFrontend::bind_carrier(const Carrier& c, std::shared_ptr<OpenFile> file
   return core_->bind(c.fh, std::move(file), &device);
 }
 
-bool FuseFrontend::await_releases() { return core_->await_releases(); }
+uint64_t FuseFrontend::releases_done() { return core_->releases_done(); }
+bool FuseFrontend::await_release_since(uint64_t before) { return core_->await_release_since(before); }
 
 // Keeps kCarriersAhead carriers ready. A failed open (the mount going, no
 // descriptors) is tried again a moment later, not at once.
@@ -331,6 +333,7 @@ void FuseFrontend::fill_carriers() {
     lock.lock();
     if (fd) {
       ready_.push_back({std::move(fd), r.fh, kCarrierBase + r.fh, std::move(r.notify)});
+      ready_cv_.notify_one();
     } else {
       CN_LOG_LIMITED(fuse, warning, 0u) << mountpoint_ << "/.carriers: " << std::strerror(err);
       carriers_cv_.wait_for(lock, std::chrono::milliseconds(200));
@@ -399,6 +402,7 @@ void FuseFrontend::stop() {
     std::lock_guard lock(carriers_mu_);
     filling_ = false;
     carriers_cv_.notify_all();
+    ready_cv_.notify_all();
   }
   if (filler_.joinable()) filler_.join();
   ready_.clear();

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -58,20 +59,22 @@ class FuseFrontend {
   // lists nothing and resolves a name only for that thread, once. A taken
   // carrier is blank until bound to a device file; dropped unbound, it
   // releases nothing. Thread-safe.
-  static constexpr size_t kCarriersAhead = 8;
+  static constexpr size_t kCarriersAhead = 16;
   struct Carrier {
     UniqueFd fd;
     uint64_t fh = 0;
     uint64_t ino = 0;  // its inode number, as /proc/PID/fdinfo shows it
     Notify notify;     // the one to give its device file
   };
-  // nullopt when none is ready (the mount is slow, stalled or gone).
-  std::optional<Carrier> take_carrier();
+  // Waits at most `wait` for one; nullopt when none came (the mount is
+  // slow, stalled or gone).
+  std::optional<Carrier> take_carrier(std::chrono::milliseconds wait);
   bool bind_carrier(const Carrier& c, std::shared_ptr<OpenFile> file, const Device& device);
   // The mount's id (/proc/PID/fdinfo's mnt_id), 0 before start().
   uint64_t mount_id() const { return mount_id_; }
-  // See RequestCore::await_releases.
-  bool await_releases();
+  // See RequestCore::await_release_since.
+  uint64_t releases_done();
+  bool await_release_since(uint64_t before);
 
   // Leak checks (carriers opened ahead are not open files).
   size_t open_files() const;
@@ -104,7 +107,8 @@ class FuseFrontend {
   UniqueFd carriers_dir_;  // O_PATH, opened once mounted
   uint64_t mount_id_ = 0;
   std::mutex carriers_mu_;  // guards ready_ and filling_
-  std::condition_variable carriers_cv_;
+  std::condition_variable carriers_cv_;  // the filler waits for room
+  std::condition_variable ready_cv_;     // takers wait for a carrier
   std::deque<Carrier> ready_;
   bool filling_ = false;  // the filler runs
   std::thread filler_;

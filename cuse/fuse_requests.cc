@@ -488,8 +488,9 @@ long RequestCore::ioctl(fuse_req_t req, const fuse_file_info* fi, unsigned flags
   } else if (!Caller::of_process(pid, &caller)) {
     r = -ESRCH;
   } else {
+    const uint64_t before = releases_done();
     r = file->ioctl(caller, cmd, arg, mem);
-    if (r == -EBUSY && await_releases()) r = file->ioctl(caller, cmd, arg, mem);
+    if (r == -EBUSY && await_release_since(before)) r = file->ioctl(caller, cmd, arg, mem);
   }
   TRACE(pid, device) << describe_ioctl(cmd, arg) << " = " << result(r);
   return r;
@@ -498,12 +499,22 @@ long RequestCore::ioctl(fuse_req_t req, const fuse_file_info* fi, unsigned flags
 // A RELEASE being served is waited for; one the kernel has queued but no
 // thread has read yet shows only when it completes, so a moment is given
 // to that too. Each EBUSY the kernel would give costs that moment.
-bool RequestCore::await_releases() {
+uint64_t RequestCore::releases_done() {
+  std::lock_guard lock(releasing_mu_);
+  return released_n_;
+}
+
+// A moment for a RELEASE to start (the kernel queues it before close()
+// returns), then as long as the ones started take (a tun's interface goes
+// with its last file, which can take the kernel tens of milliseconds).
+bool RequestCore::await_release_since(uint64_t before) {
   std::unique_lock lock(releasing_mu_);
-  const uint64_t seen = released_n_;
-  const auto limit = std::chrono::milliseconds(releasing_ > 0 ? 100 : 20);
-  released_.wait_for(lock, limit, [&] { return releasing_ == 0 && released_n_ != seen; });
-  return released_n_ != seen;
+  released_.wait_for(lock, std::chrono::milliseconds(20),
+                     [&] { return releasing_ > 0 || released_n_ != before; });
+  released_.wait_for(lock, std::chrono::milliseconds(500),
+                     [&] { return releasing_ == 0 || released_n_ != before; });
+  released_.wait_for(lock, std::chrono::milliseconds(500), [&] { return releasing_ == 0; });
+  return released_n_ != before;
 }
 
 void RequestCore::fail_parked(Handle& h, int err) {
@@ -519,6 +530,7 @@ void RequestCore::release(fuse_req_t req, const fuse_file_info* fi) {
     std::lock_guard lock(releasing_mu_);
     ++releasing_;
   }
+  released_.notify_all();
   struct Done {
     RequestCore* core;
     ~Done() {

@@ -61,9 +61,11 @@ class RequestCore {
   bool bind(uint64_t fh, std::shared_ptr<OpenFile> file, const Device* device);
   // Offered, or open and not yet released.
   bool known(uint64_t fh) const;
-  // After an ioctl refused EBUSY: waits a moment for a RELEASE being
-  // served, or still on its way, to complete; false when none did.
-  bool await_releases();
+  // RELEASEs completed so far; after an ioctl refused EBUSY,
+  // await_release_since(the count taken before it) waits a moment for one
+  // being served, or still on its way, to complete: false when none did.
+  uint64_t releases_done();
+  bool await_release_since(uint64_t before);
 
   // Runs one ioctl with the argument's memory the frontend provides and
   // returns the result (negative errno); the frontend replies, since how the

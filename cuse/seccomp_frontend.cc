@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <atomic>
 #include <boost/lockfree/queue.hpp>
 #include <cstdio>
@@ -294,6 +295,7 @@ class SeccompFrontend::Loop {
   bool in_fd_reserve() const;
 
   static constexpr size_t kFilesPerUid = 256;
+  static constexpr std::chrono::milliseconds kCarrierWait{500};
   static constexpr long kFdReserve = 64;
 
   std::vector<DeviceNode> nodes_;
@@ -611,9 +613,10 @@ void SeccompFrontend::Loop::handle_open(int lfd, bool exact, const seccomp_notif
   const uint64_t id = next_id_++;
   auto queued = std::make_shared<std::atomic<bool>>(false);
   FuseFrontend* const carriers = this->carriers.load(std::memory_order_acquire);
-  // Taken, never opened here: this thread must not wait for the mount.
+  // Taken, never opened here: this thread must not wait for the mount
+  // longer than a moment, which a burst of opens may need for the next.
   std::optional<FuseFrontend::Carrier> fuse;
-  if (!refuse && carriers) fuse = carriers->take_carrier();
+  if (!refuse && carriers) fuse = carriers->take_carrier(kCarrierWait);
   auto fuse_released = std::make_shared<std::atomic<bool>>(!fuse);
   std::shared_ptr<OpenFile> file;
   if (!refuse) {
@@ -852,11 +855,13 @@ void SeccompFrontend::Loop::handle_ioctl(int lfd, bool exact, const seccomp_noti
   ProcessMemory mem(process);
   long r;
   if (f) {
-    r = f->holders->file->ioctl(caller, cmd, arg, mem);
     // A name still held by a FUSE carrier the caller has closed, whose
     // RELEASE the kernel sends after close() returned.
     FuseFrontend* const carriers = this->carriers.load(std::memory_order_acquire);
-    if (r == -EBUSY && carriers && carriers->await_releases()) r = f->holders->file->ioctl(caller, cmd, arg, mem);
+    const uint64_t before = carriers ? carriers->releases_done() : 0;
+    r = f->holders->file->ioctl(caller, cmd, arg, mem);
+    if (r == -EBUSY && carriers && carriers->await_release_since(before))
+      r = f->holders->file->ioctl(caller, cmd, arg, mem);
     // Frames at rate from now on (TUNSETIFF, or a queue attached again) and
     // no live socket for them: one takes the place of this descriptor.
     if (r >= 0 && !exact && f->holders->file->carries_data() && !(f->io && !f->io->hung_up()))
