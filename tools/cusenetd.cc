@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/capability.h"
+#include "core/heap_trim.h"
 #include "core/log.h"
 #include "cuse/cuse_frontend.h"
 #include "cuse/echo_device.h"
@@ -311,6 +312,8 @@ struct Daemon {
 
   Options opts;
   const RunDir& run_dir;
+  // Before every object whose teardown it is told of.
+  HeapTrimmer trimmer;
   // First: every interface, link event listener and capture refers to it.
   LinkTable table;
   IoLoop loop;
