@@ -289,6 +289,8 @@ struct Daemon {
     if (cmd == "tty") {
       if (req.args.size() > 1 && req.args[1] == "add")
         return tty_ports.add(std::vector<std::string>(req.args.begin() + 2, req.args.end()));
+      if (req.args.size() > 1 && req.args[1] == "del")
+        return tty_ports.del(std::vector<std::string>(req.args.begin() + 2, req.args.end()));
       return {0, tty_ports.view(json, kernel_ttys.attached())};
     }
     return {2, "unknown command: " + cmd + "\n"};
