@@ -55,7 +55,10 @@ FramePtr make_frame(std::span<const std::byte> bytes) {
   return f;
 }
 
-FrameQueue::FrameQueue(size_t capacity) : q_(capacity), capacity_(capacity) {}
+// No node reserved but the queue's dummy: a queue costs what its deepest
+// moment needed, not its capacity (500 nodes of a cache line each for a tun
+// queue, most of them never used).
+FrameQueue::FrameQueue(size_t capacity) : q_(0), capacity_(capacity) {}
 
 FrameQueue::~FrameQueue() { clear(); }
 
@@ -66,7 +69,9 @@ FramePtr FrameQueue::push(FramePtr f) {
     if (n >= capacity_) return f;
   } while (!size_.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel));
   Frame* raw = f.release();
-  if (!q_.bounded_push(raw)) {
+  // A node from the queue's free list, or a new one past its deepest moment
+  // so far.
+  if (!q_.push(raw)) {
     size_.fetch_sub(1, std::memory_order_acq_rel);
     return FramePtr(raw);
   }

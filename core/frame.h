@@ -43,6 +43,8 @@ FramePtr make_frame(std::span<const std::byte> bytes);
 
 // Bounded multi-producer multi-consumer queue; a full queue refuses the frame
 // so the caller counts a drop (as the kernel's tun ring does at tx_queue_len).
+// Its nodes are allocated as it first grows to each depth and kept until it
+// goes: after that, push and pop allocate nothing.
 class FrameQueue {
  public:
   explicit FrameQueue(size_t capacity);

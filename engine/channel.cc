@@ -2,6 +2,7 @@
 
 #include <cerrno>
 
+#include "core/heap_trim.h"
 #include "core/log.h"
 #include "engine/ppp_proto.h"
 #include "engine/ppp_registry.h"
@@ -17,7 +18,10 @@ constexpr int kPushBatch = 64;  // start_xmit calls per grace Reader
 Channel::Channel(PppRegistry& registry, PppChannelOps& ops, int index, uint64_t netns, int mtu)
     : registry_(registry), index_(index), netns_(netns), mtu_(mtu), ops_(&ops) {}
 
-Channel::~Channel() { push_serial_.wait_idle(); }
+Channel::~Channel() {
+  push_serial_.wait_idle();
+  heap_trim::note_teardown();
+}
 
 int Channel::connect(std::shared_ptr<Unit> unit) {
   if (unit_ref_ || bridge_ref_) return -EINVAL;

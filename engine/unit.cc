@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/heap_trim.h"
 #include "core/log.h"
 #include "engine/channel.h"
 #include "engine/ppp_registry.h"
@@ -85,6 +86,7 @@ Unit::~Unit() {
   closing_.store(true, std::memory_order_release);
   xmit_serial_.wait_idle();
   recv_serial_.wait_idle();
+  heap_trim::note_teardown();
 }
 
 int64_t Unit::now_ns() const {

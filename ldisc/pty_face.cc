@@ -29,7 +29,9 @@ struct PtyFace::State {
   // The face's thread only.
   SlaveOpens opens;
   UniqueFd kept;         // without a watch: the slave held for good, as before
-  bool held = false;     // a program has the slave open (the master has no POLLHUP)
+  // A program has the slave open (the master has no POLLHUP); read by
+  // in_use() from other threads.
+  std::atomic<bool> held{false};
   bool carrier = false;  // TIOCM_CAR when last looked
 
   std::mutex mu;
@@ -295,10 +297,16 @@ PtyFace::~PtyFace() {
   state_->stop.store(true);
   state_->signal();
   thread_.join();
-  if (state_->bypass_wanted.load()) state_->port->hangup();
+  if (state_->bypass_wanted.load()) {
+    state_->port->hangup();
+    if (const UniqueFd slave = state_->open_slave(); !slave || ::ioctl(slave.get(), TIOCVHANGUP) != 0)
+      CN_LOG(tty, warning) << slave_path_ << ": TIOCVHANGUP: " << std::strerror(errno);
+  }
   state_->set_lines(false);
   state_->port->release(state_->file);
 }
+
+bool PtyFace::in_use() const { return state_->held.load() || state_->bypass_wanted.load(); }
 
 std::unique_ptr<PtyFace::Bypass> PtyFace::bypass() {
   std::unique_lock lock(state_->mu);

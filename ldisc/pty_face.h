@@ -48,14 +48,17 @@ class PtyFace {
  public:
   // nullptr with -errno in *err.
   static std::unique_ptr<PtyFace> create(std::shared_ptr<TtyPort> port, int* err);
-  // Hangs the port up if a Bypass is held (the master's close hangs the
-  // slave up, and its discipline with it), then closes the port; the pty
-  // closes with the last Bypass.
+  // Hangs the port up if a Bypass is held, and the slave with it (the
+  // master's close would, but the master stays open while the Bypass is
+  // held), then closes the port; the pty closes with the last Bypass.
   ~PtyFace();
   PtyFace(const PtyFace&) = delete;
   PtyFace& operator=(const PtyFace&) = delete;
 
   const std::string& slave_path() const { return slave_path_; }
+  // A program holds the slave (or the daemon cannot tell: no watch of its
+  // opens), or a discipline set through it runs on the port (a Bypass).
+  bool in_use() const;
   // Whether a tty (its fstat) is this face's slave: the same device number
   // in the same devpts instance (every instance numbers its ptys from 0).
   bool is_slave(const struct stat& st) const {

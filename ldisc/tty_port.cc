@@ -207,6 +207,11 @@ unsigned TtyPort::modem_lines() const {
   return outputs_ | inputs_;
 }
 
+size_t TtyPort::open_files() const {
+  std::lock_guard lock(mu_);
+  return files_.size();
+}
+
 int TtyPort::ldisc() const {
   std::lock_guard lock(mu_);
   return ldisc_ ? ldisc_ref_.num() : -1;

@@ -91,6 +91,8 @@ class TtyPort final : private Tty {
   unsigned modem_lines() const;
   // The attached line discipline's number (TIOCGETD), -1 while none is.
   int ldisc() const;
+  // Files open on the port now (hung-up ones included, until released).
+  size_t open_files() const;
   // The line's rate and frame from termios, whether it is paced, and the
   // paced characters sent with the line time they took.
   struct Line {

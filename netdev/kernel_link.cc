@@ -30,6 +30,16 @@ constexpr int kReadBatch = 64;
 // make_frame's pooled size (core/frame.cc): frames up to it cost no heap
 // allocation; larger ones land in the overflow buffer and are copied out.
 constexpr size_t kPooled = 2048;
+constexpr size_t kOverflow = Frame::kMax - kPooled;
+
+// The overflow buffer of the reading thread: one per thread that reads
+// (the loop's, and frontend threads that pull), not one per interface,
+// whose frames rarely exceed kPooled. It is only ever used inside one
+// read_one() on that thread, between the readv and the copy out.
+std::byte* overflow_buffer() {
+  thread_local const std::unique_ptr<std::byte[]> buf(new std::byte[kOverflow]);
+  return buf.get();
+}
 
 const char* kind(bool tap) { return tap ? "tap" : "tun"; }
 
@@ -54,8 +64,7 @@ int ns_id(int fd, NsId* id) {
 // Deliver under mu, so that they reach Deliver in the kernel's order.
 struct TunReader {
   TunReader(IoLoop& l, UniqueFd f, Deliver d)
-      : loop(l), fd(std::move(f)), deliver(std::move(d)),
-        overflow(new std::byte[Frame::kMax - kPooled]) {}
+      : loop(l), fd(std::move(f)), deliver(std::move(d)) {}
 
   void drain() {
     for (int i = 0; i < kReadBatch && !stopped.load(std::memory_order_relaxed); ++i) {
@@ -101,7 +110,8 @@ struct TunReader {
   bool read_one(int* err) {
     std::lock_guard lock(mu);
     if (!spare) spare = make_frame(kPooled);
-    iovec iov[2] = {{spare->data(), kPooled}, {overflow.get(), Frame::kMax - kPooled}};
+    std::byte* const overflow = overflow_buffer();
+    iovec iov[2] = {{spare->data(), kPooled}, {overflow, kOverflow}};
     ssize_t n = ::readv(fd.get(), iov, 2);
     if (n <= 0) {
       *err = n < 0 ? -errno : 0;
@@ -114,7 +124,7 @@ struct TunReader {
     } else {
       FramePtr large = make_frame(len);
       std::memcpy(large->data(), frame->data(), kPooled);
-      std::memcpy(large->data() + kPooled, overflow.get(), len - kPooled);
+      std::memcpy(large->data() + kPooled, overflow, len - kPooled);
       spare = std::move(frame);
       frame = std::move(large);
     }
@@ -125,8 +135,7 @@ struct TunReader {
   IoLoop& loop;
   const UniqueFd fd;
   const Deliver deliver;
-  std::mutex mu;  // the buffers below, and the order of frames into Deliver
-  const std::unique_ptr<std::byte[]> overflow;
+  std::mutex mu;  // spare, and the order of frames into Deliver
   FramePtr spare;
   std::atomic<bool> stopped{false};
   std::mutex gone_mu;  // held while on_gone runs

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "core/capability.h"
+#include "core/heap_trim.h"
 #include "core/log.h"
 #include "netdev/tun_frame.h"
 
@@ -19,7 +20,8 @@ thread_local const TunQueue* t_pulling_for = nullptr;
 }  // namespace
 
 TunInterface::TunInterface(unsigned flags)
-    : flags_(flags), vnet_hdr_sz_(sizeof(TunVnetHeader)), published_(new QueueSet) {
+    : flags_(flags), vnet_hdr_sz_(sizeof(TunVnetHeader)), published_(new QueueSet),
+      flows_(flags & IFF_MULTI_QUEUE ? std::make_unique<TunFlowTable>() : nullptr) {
   link_type = (flags & TUN_TYPE_MASK) == IFF_TAP ? ARPHRD_ETHER : ARPHRD_NONE;
 }
 
@@ -67,6 +69,7 @@ TunInterface::~TunInterface() {
   // the queue set go. After destroy() the Link is already gone.
   iface_.shutdown(grace_);
   delete published_.load(std::memory_order_acquire);
+  heap_trim::note_teardown();
 }
 
 std::string TunInterface::name() const {
@@ -100,7 +103,7 @@ void TunInterface::publish() {
   const QueueSet* old = published_.exchange(new QueueSet{queues_}, std::memory_order_acq_rel);
   grace_.synchronize();
   delete old;
-  flows_.clear();
+  if (flows_) flows_->clear();
 }
 
 void TunInterface::remove_enabled(TunQueue* q) {
@@ -208,9 +211,9 @@ void TunInterface::deliver(FramePtr frame) {
     return;
   }
   size_t i = 0;
-  if (n > 1) {
+  if (n > 1 && flows_) {
     uint32_t hash = tun_flow_hash(frame->bytes(), tap());
-    int recorded = flows_.lookup(hash, static_cast<unsigned>(n));
+    int recorded = flows_->lookup(hash, static_cast<unsigned>(n));
     i = recorded >= 0 ? static_cast<size_t>(recorded) : (uint64_t{hash} * n) >> 32;
   }
   TunQueue* q = set->queues[i];
@@ -249,9 +252,9 @@ ssize_t TunInterface::write(std::span<const std::byte> in, const TunQueue& from)
   rx_packets_.fetch_add(1, std::memory_order_relaxed);
   rx_bytes_.fetch_add(w.payload.size(), std::memory_order_relaxed);
   // Remember the queue of this flow so that replies come back to it.
-  if (published_.load(std::memory_order_acquire)->queues.size() > 1 &&
+  if (flows_ && published_.load(std::memory_order_acquire)->queues.size() > 1 &&
       !from.disabled.load(std::memory_order_relaxed))
-    flows_.update(tun_flow_hash(w.payload, is_tap), from.index.load(std::memory_order_relaxed));
+    flows_->update(tun_flow_hash(w.payload, is_tap), from.index.load(std::memory_order_relaxed));
   return static_cast<ssize_t>(in.size());
 }
 

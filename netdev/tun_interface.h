@@ -167,7 +167,9 @@ class TunInterface : public std::enable_shared_from_this<TunInterface> {
 
   TunGrace grace_;
   std::atomic<const QueueSet*> published_;
-  TunFlowTable flows_;
+  // Multi-queue interfaces only (IFF_MULTI_QUEUE is fixed at creation, as
+  // the kernel's): 8 KiB a single queue never uses.
+  const std::unique_ptr<TunFlowTable> flows_;
   std::atomic<uint64_t> rx_packets_{0}, rx_bytes_{0}, rx_dropped_{0};
   std::atomic<uint64_t> tx_packets_{0}, tx_bytes_{0}, tx_dropped_{0};
 

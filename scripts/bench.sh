@@ -26,6 +26,9 @@ echo
 echo "=== scale: memory per unit, port and channel; 200 pppd pairs (tests/bench/scale.sh)"
 tests/bench/scale.sh "${SCALE_PAIRS:-200}" --json "$out/scale.json" || [ $? = 77 ]
 echo
+echo "=== memory after teardown: 3 rounds of 2000 tun interfaces (tests/bench/teardown.sh)"
+tests/bench/teardown.sh 2000 3 --json "$out/teardown.json" || [ $? = 77 ]
+echo
 echo "=== end to end: iperf3 and ping through vtund and pppd (tests/bench/e2e_bench.sh)"
 tests/bench/e2e_bench.sh --seconds "$seconds" --json "$out/e2e.json" || [ $? = 77 ]
 echo

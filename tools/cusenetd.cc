@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/capability.h"
+#include "core/heap_trim.h"
 #include "core/log.h"
 #include "cuse/cuse_frontend.h"
 #include "cuse/echo_device.h"
@@ -288,6 +289,8 @@ struct Daemon {
     if (cmd == "tty") {
       if (req.args.size() > 1 && req.args[1] == "add")
         return tty_ports.add(std::vector<std::string>(req.args.begin() + 2, req.args.end()));
+      if (req.args.size() > 1 && req.args[1] == "del")
+        return tty_ports.del(std::vector<std::string>(req.args.begin() + 2, req.args.end()));
       return {0, tty_ports.view(json, kernel_ttys.attached())};
     }
     return {2, "unknown command: " + cmd + "\n"};
@@ -311,6 +314,8 @@ struct Daemon {
 
   Options opts;
   const RunDir& run_dir;
+  // Before every object whose teardown it is told of.
+  HeapTrimmer trimmer;
   // First: every interface, link event listener and capture refers to it.
   LinkTable table;
   IoLoop loop;

@@ -4,10 +4,12 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <sstream>
 
+#include "core/heap_trim.h"
 #include "core/log.h"
 
 namespace cusenet {
@@ -42,10 +44,23 @@ UniqueFd connect_tcp(const std::string& where, std::string* why) {
 
 }  // namespace
 
-TtyPorts::~TtyPorts() {
-  for (auto& p : ports_) p->face.reset();
-  cables_.clear();
-  links_.clear();
+TtyPorts::~TtyPorts() { retire(std::move(ports_)); }
+
+void TtyPorts::retire(std::vector<std::unique_ptr<Port>> ports) {
+  for (auto& p : ports) p->face.reset();
+  for (auto& p : ports) {
+    p->cable.reset();
+    p->link.reset();
+  }
+  ports.clear();
+}
+
+size_t TtyPorts::free_number(const std::vector<std::unique_ptr<Port>>& taken) const {
+  for (size_t n = 0;; ++n) {
+    const auto has = [n](const std::unique_ptr<Port>& p) { return p->number == n; };
+    if (std::none_of(ports_.begin(), ports_.end(), has) && std::none_of(taken.begin(), taken.end(), has))
+      return n;
+  }
 }
 
 size_t TtyPorts::size() const {
@@ -68,6 +83,7 @@ void TtyPorts::export_devices(Exporter exporter) {
 std::unique_ptr<TtyPorts::Port> TtyPorts::make_port(size_t number, TtyPort::LineSpeed speed,
                                                     std::string* why) {
   auto p = std::make_unique<Port>();
+  p->number = number;
   p->port = std::make_shared<TtyPort>("ttyVP" + std::to_string(number), ldiscs_, speed);
   if (exporter_) {
     p->device = std::make_unique<TtyDevice>(p->port);
@@ -112,29 +128,29 @@ control::Response TtyPorts::add(const std::vector<std::string>& all) {
   };
   if (args.size() == 1 && args[0] == "null-modem") {
     for (size_t i = 0; i < 2; ++i) {
-      auto p = make_port(ports_.size() + i, speed, &why);
+      auto p = make_port(free_number(made), speed, &why);
       if (!p) return failed(why);
       made.push_back(std::move(p));
     }
     made[0]->far = "null-modem " + made[1]->port->name();
     made[1]->far = "null-modem " + made[0]->port->name();
-    cables_.push_back(std::make_unique<NullModem>(made[0]->port, made[1]->port));
+    made[0]->cable = made[1]->cable = std::make_shared<NullModem>(made[0]->port, made[1]->port);
   } else if (args.size() == 1 && args[0] == "pty") {
-    auto p = make_port(ports_.size(), speed, &why);
+    auto p = make_port(free_number(made), speed, &why);
     if (!p) return failed(why);
     made.push_back(std::move(p));
     int err = 0;
     auto link = FdLink::pty(made[0]->port, &err);
     if (!link) return failed(made[0]->port->name() + ": no pty for its far end: " + std::strerror(-err));
     made[0]->far = "pty " + link->slave_path();
-    links_.push_back(std::move(link));
+    made[0]->link = std::move(link);
   } else if (args.size() == 2 && args[0] == "tcp") {
     UniqueFd s = connect_tcp(args[1], &why);
     if (!s) return {1, why + "\n"};
-    auto p = make_port(ports_.size(), speed, &why);
+    auto p = make_port(free_number(made), speed, &why);
     if (!p) return failed(why);
     p->far = "tcp " + args[1];
-    links_.push_back(FdLink::stream(p->port, std::move(s)));
+    p->link = FdLink::stream(p->port, std::move(s));
     made.push_back(std::move(p));
   } else {
     return {2, "usage: tty add null-modem|pty|tcp IPV4-ADDRESS:PORT [--baud-emulation]\n"};
@@ -147,6 +163,61 @@ control::Response TtyPorts::add(const std::vector<std::string>& all) {
     out += "\n";
     ports_.push_back(std::move(p));
   }
+  return {0, out};
+}
+
+control::Response TtyPorts::del(const std::vector<std::string>& args) {
+  const bool force = std::find(args.begin(), args.end(), "--force") != args.end();
+  if (args.size() != (force ? 2u : 1u) || args[0] == "--force")
+    return {2, "usage: tty del NAME [--force]\n"};
+  const std::string& name = args[0];
+  std::vector<std::unique_ptr<Port>> gone;
+  {
+    std::lock_guard lock(mu_);
+    const auto it = std::find_if(ports_.begin(), ports_.end(),
+                                 [&](const auto& p) { return p->port->name() == name; });
+    if (it == ports_.end()) return {1, "tty del: no port " + log::escape(name) + ": " + std::strerror(ENODEV) + "\n"};
+    if ((*it)->device) {
+      CN_LOG(tty, info) << "tty del " << name << " refused: an exported CUSE device";
+      return {1, "tty del: " + name + " is the CUSE device /dev/" + name +
+                     ", which cannot be removed while the daemon runs: " + std::strerror(EOPNOTSUPP) + "\n"};
+    }
+    // The pair goes together: a null-modem with one end is no cable.
+    std::vector<Port*> group{it->get()};
+    if ((*it)->cable)
+      for (const auto& p : ports_)
+        if (p.get() != it->get() && p->cable == (*it)->cable) group.push_back(p.get());
+    std::string busy;
+    for (Port* p : group) {
+      // The face holds one file of its port; any other is a program's.
+      const bool used = (p->face && p->face->in_use()) || p->port->open_files() > (p->face ? 1u : 0u);
+      if (used) busy += (busy.empty() ? "" : ", ") + p->port->name();
+    }
+    if (!busy.empty() && !force) {
+      CN_LOG(tty, info) << "tty del " << name << " refused: " << busy << " in use";
+      return {1, "tty del: " + busy + " in use (--force hangs it up): " + std::strerror(EBUSY) + "\n"};
+    }
+    for (Port* p : group) {
+      CN_LOG(tty, info) << p->port->name() << " deleted" << (busy.empty() ? "" : ", hung up");
+      // tty_unregister_device after tty_port_tty_vhangup: the discipline
+      // closes and every file reads 0 before the face and cable go.
+      if (!busy.empty()) p->port->hangup();
+    }
+    for (auto i = ports_.begin(); i != ports_.end();) {
+      if (std::find(group.begin(), group.end(), i->get()) != group.end()) {
+        gone.push_back(std::move(*i));
+        i = ports_.erase(i);
+      } else {
+        ++i;
+      }
+    }
+  }
+  // Unlocked: a face's thread is joined, and KernelTtys may be asking
+  // bypass() meanwhile.
+  std::string out;
+  for (const auto& p : gone) out += p->port->name() + " deleted\n";
+  retire(std::move(gone));
+  heap_trim::note_teardown();
   return {0, out};
 }
 

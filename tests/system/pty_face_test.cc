@@ -204,6 +204,35 @@ TEST_F(PtyFaceTest, APacedPortTakesTheSlaveRateWhenTheDisciplineIsSet) {
   EXPECT_EQ(set_ldisc(c.get(), N_TTY), 0);
 }
 
+// It deletes the paced pair, which no later test uses. `tty del` of a port whose slave runs
+// N_PPP is refused (EBUSY); --force hangs it up as a serial driver
+// unregistering does: the channel goes (pppd reads 0, "Modem hangup"),
+// the slave is hung up.
+TEST_F(PtyFaceTest, TtyDelOfAPortUnderNppIsRefusedThenHungUpWhenForced) {
+  UniqueFd c = open_raw(g_ttys[2]);
+  ASSERT_TRUE(c) << std::strerror(errno);
+  ASSERT_EQ(set_ldisc(c.get(), N_PPP), 0);
+  int chan = -1;
+  ASSERT_EQ(err(::ioctl(c.get(), PPPIOCGCHAN, &chan)), 0);
+  UniqueFd ppp(::open("/dev/ppp", O_RDWR | O_NONBLOCK | O_CLOEXEC));
+  ASSERT_TRUE(ppp) << std::strerror(errno);
+  ASSERT_EQ(err(::ioctl(ppp.get(), PPPIOCATTCHAN, &chan)), 0);
+  EXPECT_EQ(ctl("tty del ttyVP3"), "") << "refused: its peer runs N_PPP";
+  EXPECT_NE(ctl("tty -j").find("ttyVP2"), std::string::npos);
+  EXPECT_NE(ctl("tty del ttyVP3 --force").find("ttyVP2 deleted"), std::string::npos);
+  pollfd p{ppp.get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 3000), 1);
+  char b[8];
+  EXPECT_EQ(::read(ppp.get(), b, sizeof b), 0) << "the channel goes with the discipline";
+  pollfd q{c.get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&q, 1, 3000), 1);
+  EXPECT_TRUE(q.revents & POLLHUP) << q.revents;
+  EXPECT_EQ(ctl("tty -j").find("ttyVP2"), std::string::npos) << ctl("tty");
+  // pppd's disestablish after the hangup: the daemon lets go of the slave.
+  set_ldisc(c.get(), N_TTY);
+  EXPECT_NE(ctl("tty -j").find("\"kernel_ttys\":0"), std::string::npos) << ctl("tty");
+}
+
 TEST_F(PtyFaceTest, APtyOfAnotherKeepsItsStandIn) {
   UniqueFd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
   ASSERT_TRUE(master);
