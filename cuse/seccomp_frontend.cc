@@ -235,6 +235,7 @@ class SeccompFrontend::Loop {
     // Set (from the FUSE thread) when the FUSE carrier is released; true
     // from the start when there is none.
     std::shared_ptr<std::atomic<bool>> fuse_released;
+    std::shared_ptr<std::atomic<bool>> socket_live;  // read by the device's Notify
     std::optional<InjectedFile> io;  // the socket carrier
     InodeKey socket_key{}, fuse_key{};  // by_inode_ entries; {} when none
     uint64_t socket_cookie = 0;  // SO_COOKIE of the client's end: inode numbers wrap
@@ -618,15 +619,18 @@ void SeccompFrontend::Loop::handle_open(int lfd, bool exact, const seccomp_notif
   std::optional<FuseFrontend::Carrier> fuse;
   if (!refuse && carriers) fuse = carriers->take_carrier(kCarrierWait);
   auto fuse_released = std::make_shared<std::atomic<bool>>(!fuse);
+  auto socket_live = std::make_shared<std::atomic<bool>>(false);
   std::shared_ptr<OpenFile> file;
   if (!refuse) {
-    Notify notify = [inbox = inbox_, queued, id, fuse_released,
+    Notify notify = [inbox = inbox_, queued, id, fuse_released, socket_live,
                      fuse_notify = fuse ? std::move(fuse->notify) : Notify{}] {
       // The FUSE carrier's parked reads and poll handles, while it lives;
       // once the socket alone carries the file, a frame costs no lock.
       if (!fuse_released->load(std::memory_order_acquire)) fuse_notify();
-      // Coalesced: one wakeup until the thread has drained the file.
-      if (!queued->exchange(true, std::memory_order_acq_rel)) inbox->post(id);
+      // The thread drains a socket carrier only; coalesced: one wakeup
+      // until it has.
+      if (socket_live->load(std::memory_order_acquire) && !queued->exchange(true, std::memory_order_acq_rel))
+        inbox->post(id);
     };
     int err = 0;
     file = node->device->open(caller, static_cast<int>(flags), std::move(notify), &err);
@@ -647,6 +651,7 @@ void SeccompFrontend::Loop::handle_open(int lfd, bool exact, const seccomp_notif
   Injected* f = owned.get();
   f->queued = std::move(queued);
   f->fuse_released = fuse_released;
+  f->socket_live = socket_live;
   f->access = static_cast<int>(flags & O_ACCMODE);
   if (limited) f->uid = caller.uid;
   // Holds the device file until a carrier does: whatever fails below, the
@@ -742,6 +747,7 @@ int SeccompFrontend::Loop::add_socket(Injected* f, int file_flags, UniqueFd* cli
   }
   f->socket_key = {sx.stx_mnt_id, sx.stx_ino};
   f->socket_cookie = cookie;
+  f->socket_live->store(true, std::memory_order_release);
   *client = std::move(theirs);
   return 0;
 }
@@ -1001,6 +1007,7 @@ void SeccompFrontend::Loop::close_listener(Listener* l) {
 
 void SeccompFrontend::Loop::retire_socket(Injected* f) {
   if (!f->io) return;
+  f->socket_live->store(false, std::memory_order_release);
   forget(f->io->fd());
   f->io->release();
   f->io.reset();
