@@ -3,14 +3,14 @@
 # A supervised vtund pair and a supervised shell run when the daemon is
 # killed: the shell's programs still start and open files (no ENOSYS from
 # the trapped opens), an open of /dev/net/tun fails with ENODEV as for a
-# driver that is gone, the FUSE file it held fails instead of hanging, the
-# vtund client's session ends and the server keeps listening. A new daemon
-# on the same run dir starts at once (the dead FUSE mount replaced, not
-# stacked, while the shell still holds a file of it), the launchers hand
-# their processes to it: the shell opens /dev/net/tun again, and the old
-# vtund server carries a new session to a new supervised client. Then
-# kill -9 and restart with no file open, and after a clean stop no mount is
-# left in the run dir.
+# driver that is gone (also in a process that outlived its launcher), the
+# FUSE file it held fails instead of hanging, the vtund client's session
+# ends and the server keeps listening. A new daemon on the same run dir
+# starts at once (the dead FUSE mount replaced, not stacked, while the
+# shell still holds a file of it), the launchers hand their processes to
+# it: the shell opens /dev/net/tun again, and the old vtund server carries
+# a new session to a new supervised client. Then kill -9 and restart with
+# no file open, and after a clean stop no mount is left in the run dir.
 . "$(dirname "$0")/lib.sh"
 need_root
 need_cmd vtund "apt-get install vtun"
@@ -78,6 +78,11 @@ grep -q "rc=0 .*/.carriers/" <<<"$PROBE" || fail "the shell's /dev/net/tun is no
 
 vtund_pair inject tun 198.51.100.1 198.51.100.2
 server_launcher=$VTUND_SERVER
+# A process that outlives its `cusenetctl run` (gone to the background),
+# waiting for the go file: the launcher returned, a copy of it watches on.
+out=$("$CUSENETCTL" run -- sh -c "(for i in \$(seq 300); do [ -e $E2E_DIR/go ] && break; sleep 0.1; done
+  python3 $E2E_DIR/open_tun.py >$E2E_DIR/orphan.out 2>&1) & echo started")
+[ "$out" = started ] || fail "a launcher whose program went to the background: $out"
 
 log "kill -9 of the daemon with the shell and the vtund pair supervised"
 kill9_daemon
@@ -92,6 +97,9 @@ probe python3 "$E2E_DIR/open_tun.py"
 probe python3 "$E2E_DIR/read_fd3.py"
 grep -Eq "^rc=0 read (ENOTCONN|EIO|ENODEV)$" <<<"$PROBE" || fail "read of the dead daemon's FUSE file: $PROBE"
 grep -q "cusenetd is gone" "$E2E_DIR/prober.log" || fail "the launcher did not say the daemon is gone"
+touch "$E2E_DIR/go"
+wait_for 15 grep -q . "$E2E_DIR/orphan.out" || fail "the background process hangs"
+[ "$(cat "$E2E_DIR/orphan.out")" = "open ENODEV" ] || fail "the background process: $(cat "$E2E_DIR/orphan.out")"
 
 # The client's tun (a socket carrier) ends: its session ends, and with
 # `persist no` the client exits; the server's session process too.
