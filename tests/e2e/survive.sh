@@ -1,11 +1,12 @@
 #!/bin/bash
 # kill -9 of the daemon under supervised programs (issue 14, items 1 and 2).
-# A supervised vtund pair and a supervised shell run when the daemon is
+# A supervised vtund pair, pppd pair and shell run when the daemon is
 # killed: the shell's programs still start and open files (no ENOSYS from
 # the trapped opens), an open of /dev/net/tun fails with ENODEV as for a
 # driver that is gone (also in a process that outlived its launcher), the
 # FUSE file it held fails instead of hanging, the vtund client's session
-# ends and the server keeps listening. A new daemon on the same run dir
+# ends and the server keeps listening, each pppd sees its tty (the daemon's
+# port) hang up and runs its ip-down script to the end. A new daemon on the same run dir
 # starts at once (the dead FUSE mount replaced, not stacked, while the
 # shell still holds a file of it), the launchers hand their processes to
 # it: the shell opens /dev/net/tun again, and the old vtund server carries
@@ -16,6 +17,8 @@ need_root
 need_cmd vtund "apt-get install vtun"
 need_cmd ping "apt-get install iputils-ping"
 need_cmd python3 "apt-get install python3"
+need_cmd pppd "apt-get install ppp"
+[ -e /dev/ptmx ] || skip "no /dev/ptmx"
 start_daemon
 
 # mounts: the FUSE mounts in the run dir, one line each.
@@ -78,13 +81,21 @@ grep -q "rc=0 .*/.carriers/" <<<"$PROBE" || fail "the shell's /dev/net/tun is no
 
 vtund_pair inject tun 198.51.100.1 198.51.100.2
 server_launcher=$VTUND_SERVER
+
+# A supervised pppd pair over a null-modem pair of the daemon's ports.
+netns pa; NS_PA=$NS; netns pb; NS_PB=$NS
+null_modem
+pppd_in ppp-a "$NS_PA" "$PTY_A" "${PPPD_OPTS[@]}" 10.9.7.1:10.9.7.2; ppp_a=$LAST_PID
+pppd_in ppp-b "$NS_PB" "$PTY_B" "${PPPD_OPTS[@]}" 10.9.7.2:10.9.7.1; ppp_b=$LAST_PID
+up "$NS_PA" ppp0 10.9.7.1
+up "$NS_PB" ppp0 10.9.7.2
+
 # A process that outlives its `cusenetctl run` (gone to the background),
 # waiting for the go file: the launcher returned, a copy of it watches on.
 out=$("$CUSENETCTL" run -- sh -c "(for i in \$(seq 300); do [ -e $E2E_DIR/go ] && break; sleep 0.1; done
-  python3 $E2E_DIR/open_tun.py >$E2E_DIR/orphan.out 2>&1) & echo started")
+  [ -e $E2E_DIR/go ] && python3 $E2E_DIR/open_tun.py) >$E2E_DIR/orphan.out 2>&1 & echo started")
 [ "$out" = started ] || fail "a launcher whose program went to the background: $out"
-
-log "kill -9 of the daemon with the shell and the vtund pair supervised"
+log "kill -9 of the daemon with the shell, the vtund pair and the pppd pair supervised"
 kill9_daemon
 probe /bin/true
 [ "$PROBE" = "rc=0 " ] || fail "/bin/true under supervision: $PROBE"
@@ -107,7 +118,15 @@ wait_for 20 sh -c "! kill -0 $VTUND_CLIENT" || fail "the vtund client outlived i
 wait "$VTUND_CLIENT" 2>/dev/null || true
 kill -0 "$server_launcher" || fail "the vtund server exited: $(cat "$E2E_DIR"/server-*.log)"
 wait_for 10 ip netns exec "$NS_A" sh -c "ss -ltn | grep -q :5000" || fail "the vtund server stopped listening"
-for f in "$E2E_DIR"/server-*.log "$E2E_DIR"/client-*.log "$E2E_DIR/prober.log"; do
+# The ports went with the daemon: each pppd sees its tty hang up, ends the
+# link, runs its ip-down script (trapped opens, continued) and exits.
+for p in ppp-a:$ppp_a ppp-b:$ppp_b; do
+  wait_for 20 sh -c "! kill -0 ${p#*:}" || fail "${p%%:*} outlived the daemon by 20 s: $(cat "$E2E_DIR/${p%%:*}.log")"
+  wait "${p#*:}" 2>/dev/null || true
+  grep -q "Script /etc/ppp/ip-down finished.*status = 0x0" "$E2E_DIR/${p%%:*}.log" \
+    || fail "${p%%:*} did not run ip-down cleanly: $(cat "$E2E_DIR/${p%%:*}.log")"
+done
+for f in "$E2E_DIR"/server-*.log "$E2E_DIR"/client-*.log "$E2E_DIR"/ppp-*.log "$E2E_DIR/prober.log"; do
   ! grep -Eq "Error 38|Function not implemented" "$f" || fail "ENOSYS in $f: $(cat "$f")"
 done
 
