@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/kcmp.h>
-#include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <linux/sockios.h>
 #include <net/if.h>
@@ -181,8 +180,7 @@ uint64_t sockfs_mount_id() {
 }
 
 struct DeviceNode {
-  std::string path;      // "/dev/net/tun"
-  std::string basename;  // "tun": a cheap first test on every intercepted open
+  std::string path;  // "/dev/net/tun"
   Device* device;
 };
 
@@ -300,6 +298,7 @@ class SeccompFrontend::Loop {
   static constexpr long kFdReserve = 64;
 
   std::vector<DeviceNode> nodes_;
+  std::vector<std::string> node_paths_;  // nodes_[i].path, for match_device
   const uint64_t sockfs_mnt_ = sockfs_mount_id();
   KernelTtys* const ttys_;
   InterfaceIoctls* const interfaces_;
@@ -331,9 +330,8 @@ SeccompFrontend::Loop::Loop(std::vector<Device*> devices, KernelTtys* ttys,
     : ttys_(ttys), interfaces_(interfaces) {
   (void)initial_user_ns();  // held from the start, not opened by the first caller
   for (Device* d : devices) {
-    std::string path = std::string("/dev/") + d->name();
-    std::string base = path.substr(path.rfind('/') + 1);
-    nodes_.push_back({std::move(path), std::move(base), d});
+    nodes_.push_back({std::string("/dev/") + d->name(), d});
+    node_paths_.push_back(nodes_.back().path);
   }
   // The kernel's seccomp_notif may be larger than our header's (the ABI is
   // extensible); RECV needs a zeroed buffer of the kernel's size.
@@ -528,23 +526,9 @@ void SeccompFrontend::Loop::on_listener(Listener* l, uint32_t events) {
 }
 
 void SeccompFrontend::Loop::handle(int lfd, bool exact, const seccomp_notif& n) {
-  const auto& a = n.data.args;
+  if (TrappedOpen o; trapped_open(n, &o))
+    return handle_open(lfd, exact, n, o.dirfd, o.path_addr, o.flags, o.syscall);
   switch (n.data.nr) {
-    // open and openat take int flags: the register's upper half is noise.
-    case SYS_open:
-      return handle_open(lfd, exact, n, AT_FDCWD, a[0], static_cast<uint32_t>(a[1]), "open");
-    case SYS_openat:
-      return handle_open(lfd, exact, n, static_cast<int>(a[0]), a[1], static_cast<uint32_t>(a[2]),
-                         "openat");
-    case SYS_openat2: {
-      // RESOLVE_* restrictions are the kernel's to apply: only a plain
-      // openat2 is routed here.
-      open_how how{};
-      if (a[3] >= sizeof how && read_caller(static_cast<pid_t>(n.pid), a[2], &how, sizeof how) &&
-          how.resolve == 0)
-        return handle_open(lfd, exact, n, static_cast<int>(a[0]), a[1], how.flags, "openat2");
-      return respond_continue(lfd, n.id);
-    }
     case SYS_ioctl:
       return handle_ioctl(lfd, exact, n);
     case SYS_write:
@@ -556,17 +540,8 @@ void SeccompFrontend::Loop::handle(int lfd, bool exact, const seccomp_notif& n) 
 
 const DeviceNode* SeccompFrontend::Loop::match(pid_t pid, int dirfd,
                                                const std::string& path) const {
-  // Every open of the launched program comes through here: reject on the
-  // last component before touching /proc.
-  if (path.empty() || path.back() == '/') return nullptr;
-  const std::string_view base = std::string_view(path).substr(path.rfind('/') + 1);
-  if (std::none_of(nodes_.begin(), nodes_.end(),
-                   [&](const DeviceNode& d) { return d.basename == base; }))
-    return nullptr;
-  const std::string abs = absolute_caller_path(pid, dirfd, path);
-  for (const auto& d : nodes_)
-    if (d.path == abs) return &d;
-  return nullptr;
+  const int i = match_device(pid, dirfd, path, node_paths_);
+  return i < 0 ? nullptr : &nodes_[static_cast<size_t>(i)];
 }
 
 void SeccompFrontend::Loop::handle_open(int lfd, bool exact, const seccomp_notif& n, int dirfd,

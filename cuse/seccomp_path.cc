@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -49,6 +51,45 @@ std::string absolute_caller_path(pid_t pid, int dirfd, const std::string& path) 
   const ssize_t n = ::readlink(link.c_str(), base, sizeof base);
   if (n <= 0 || n == static_cast<ssize_t>(sizeof base) || base[0] != '/') return {};
   return normalize_path(std::string(base, static_cast<size_t>(n)) + "/" + path);
+}
+
+bool trapped_open(const seccomp_notif& n, TrappedOpen* out) {
+  const auto& a = n.data.args;
+  switch (n.data.nr) {
+    // open and openat take int flags: the register's upper half is noise.
+    case SYS_open:
+      *out = {AT_FDCWD, a[0], static_cast<uint32_t>(a[1]), "open"};
+      return true;
+    case SYS_openat:
+      *out = {static_cast<int>(a[0]), a[1], static_cast<uint32_t>(a[2]), "openat"};
+      return true;
+    case SYS_openat2: {
+      // RESOLVE_* restrictions are the kernel's to apply: only a plain
+      // openat2 is routed.
+      open_how how{};
+      if (a[3] < sizeof how || !read_caller(static_cast<pid_t>(n.pid), a[2], &how, sizeof how) ||
+          how.resolve != 0)
+        return false;
+      *out = {static_cast<int>(a[0]), a[1], how.flags, "openat2"};
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+int match_device(pid_t pid, int dirfd, const std::string& path,
+                 std::span<const std::string> device_paths) {
+  if (path.empty() || path.back() == '/') return -1;
+  const std::string_view base = std::string_view(path).substr(path.rfind('/') + 1);
+  auto base_of = [](std::string_view p) { return p.substr(p.rfind('/') + 1); };
+  if (std::none_of(device_paths.begin(), device_paths.end(),
+                   [&](const std::string& d) { return base_of(d) == base; }))
+    return -1;
+  const std::string abs = absolute_caller_path(pid, dirfd, path);
+  for (size_t i = 0; i < device_paths.size(); ++i)
+    if (device_paths[i] == abs) return static_cast<int>(i);
+  return -1;
 }
 
 std::string normalize_path(std::string_view abs) {

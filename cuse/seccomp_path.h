@@ -3,9 +3,11 @@
 // made absolute, so the seccomp frontend can tell whether it is one of our
 // device nodes. The kernel reads the path again when we let the call
 // continue, so this is a routing decision, never a security check.
+#include <linux/seccomp.h>
 #include <sys/types.h>
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -23,6 +25,25 @@ bool read_caller_string(pid_t pid, uint64_t addr, std::string* out);
 // (AT_FDCWD) or the directory open at dirfd, then normalized. Empty when that
 // directory cannot be read (the process is gone, dirfd is not open).
 std::string absolute_caller_path(pid_t pid, int dirfd, const std::string& path);
+
+// An intercepted open, openat or openat2, as its arguments name the file.
+struct TrappedOpen {
+  int dirfd;           // AT_FDCWD for open
+  uint64_t path_addr;  // in the caller's memory
+  uint64_t flags;
+  const char* syscall;  // "open", "openat", "openat2"
+};
+
+// The open n traps, or false when n is another call, or an openat2 whose
+// RESOLVE_* restrictions (or unreadable open_how) leave it to the kernel.
+bool trapped_open(const seccomp_notif& n, TrappedOpen* out);
+
+// Which of device_paths (absolute, normalized: "/dev/net/tun") path names
+// when pid opens it at dirfd: its index, or -1. Every open of a supervised
+// program comes through here, so a last component that is no device's is
+// rejected before /proc is touched.
+int match_device(pid_t pid, int dirfd, const std::string& path,
+                 std::span<const std::string> device_paths);
 
 // "." and empty components dropped, ".." folded lexically. abs starts with '/'.
 std::string normalize_path(std::string_view abs);

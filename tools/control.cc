@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -44,15 +45,32 @@ int receive_message(int fd, std::string* data, std::vector<UniqueFd>* fds, ucred
   return 0;
 }
 
+// The peer of a connected socket as a pidfd: SO_PEERPIDFD (6.5) names the
+// very process; the pid of SO_PEERCRED only while it is not reused.
+UniqueFd peer_pidfd(int sock) {
+#ifndef SO_PEERPIDFD
+  constexpr int SO_PEERPIDFD = 77;
+#endif
+  int fd = -1;
+  socklen_t len = sizeof fd;
+  if (::getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) == 0 && fd >= 0) return UniqueFd(fd);
+  ucred cred{};
+  len = sizeof cred;
+  if (::getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.pid <= 0) return {};
+  const long raw = ::syscall(SYS_pidfd_open, cred.pid, 0);
+  return UniqueFd(raw < 0 ? -1 : static_cast<int>(raw));
+}
+
 }  // namespace
 
 int call(const std::string& socket_path, const std::vector<std::string>& args,
-         const std::vector<int>& fds, Response* out) {
+         const std::vector<int>& fds, Response* out, UniqueFd* daemon) {
   sockaddr_un addr;
   if (!make_address(socket_path, &addr)) return -ENAMETOOLONG;
   UniqueFd sock(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
   if (!sock) return -errno;
   if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -errno;
+  if (daemon) *daemon = peer_pidfd(sock.get());
   std::string request;
   for (const auto& a : args) {
     request += a;

@@ -35,9 +35,12 @@ struct Response {
 };
 
 // Sends one request and waits for its response; -errno when the daemon
-// cannot be reached. Descriptors in the response land in out->fds.
+// cannot be reached. Descriptors in the response land in out->fds. With
+// daemon: a pidfd of the process that answered (the socket's listener),
+// which polls readable when it exits; empty when none could be had (the
+// daemon in a pid namespace this process cannot see, before Linux 6.5).
 int call(const std::string& socket_path, const std::vector<std::string>& args,
-         const std::vector<int>& fds, Response* out);
+         const std::vector<int>& fds, Response* out, UniqueFd* daemon = nullptr);
 
 class Server {
  public:

@@ -26,6 +26,7 @@
 #include "cuse/seccomp_filter.h"
 #include "tools/control.h"
 #include "tools/netdev_commands.h"
+#include "tools/supervisor.h"
 
 namespace {
 
@@ -86,11 +87,15 @@ void forward_signal(int sig) {
   if (g_child > 0) ::kill(g_child, sig);
 }
 
-int wait_child(pid_t pid) {
+void forward_signals(pid_t pid) {
   g_child = pid;
   struct sigaction sa {};
   sa.sa_handler = forward_signal;
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::sigaction(sig, &sa, nullptr);
+}
+
+int wait_child(pid_t pid) {
+  forward_signals(pid);
   int status;
   while (::waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) return 1;
@@ -121,7 +126,8 @@ UniqueFd receive_fd(int sock, char* byte_out = nullptr) {
 }
 
 // The child installs the filter and stops until the daemon holds the
-// listener: its first trapped open() would otherwise wait for nobody.
+// listener: its first trapped open() would otherwise wait for nobody. The
+// launcher keeps a copy, to serve it while no daemon does (Supervisor).
 int run_injected(const std::string& run_dir, char** cmd, bool exact) {
   int sp[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) {
@@ -160,27 +166,25 @@ int run_injected(const std::string& run_dir, char** cmd, bool exact) {
   char tag = 0;
   UniqueFd listener = receive_fd(parent_end.get(), &tag);
   if (!listener && tag == 'S') return wait_child(pid);
-  cusenet::control::Response resp;
-  int err = listener ? cusenet::control::call(run_dir + "/control.sock",
-                                                   exact ? std::vector<std::string>{"adopt", "exact"}
-                                                         : std::vector<std::string>{"adopt"},
-                                                   {listener.get()}, &resp)
-                     : -EPROTO;
-  if (err || resp.status != 0) {
+  const bool received = static_cast<bool>(listener);
+  cusenet::Supervisor supervisor(run_dir, std::move(listener), exact);
+  std::string why;
+  const int err = received ? supervisor.adopt(&why) : -EPROTO;
+  if (err) {
     std::fprintf(stderr, "cusenetctl: the daemon did not take the process: %s\n",
-                 err ? std::strerror(-err) : resp.text.c_str());
+                 err < 0 ? std::strerror(-err) : why.c_str());
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
     return 1;
   }
-  listener.reset();
   if (::write(parent_end.get(), "g", 1) != 1) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
     return 1;
   }
   parent_end.reset();
-  return wait_child(pid);
+  forward_signals(pid);
+  return supervisor.wait(pid);
 }
 
 // "\040" in /proc/self/mountinfo is a space, and so on.

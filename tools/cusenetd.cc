@@ -280,7 +280,10 @@ struct Daemon {
           << "supervising process tree of pid " << req.pid << " (uid " << req.caller.uid << ")"
           << (exact ? ", exact" : "");
       if (seccomp.adopt(std::move(req.fds[0]), exact) != 0) return {2, "adopt takes a seccomp listener\n"};
-      return {0, ""};
+      // The launcher answers their opens (ENODEV) should this daemon die.
+      std::string nodes;
+      for (Device* d : devices) nodes += "/dev/" + std::string(d->name()) + "\n";
+      return {0, nodes};
     }
     if (!capable(req.caller, CAP_NET_ADMIN))
       return {1, "cusenetd: " + cmd + " needs CAP_NET_ADMIN in the daemon's user namespace\n"};

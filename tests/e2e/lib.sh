@@ -37,7 +37,12 @@ cleanup() {
       rc=1
     fi
   fi
-  umount -l "$CUSENET_RUN_DIR/dev" 2>/dev/null
+  # Every mount in the run dir, stacked ones too (a test that failed may
+  # have left a killed daemon's).
+  local m
+  for m in dev carriers; do
+    while grep -qF " $CUSENET_RUN_DIR/$m " /proc/self/mountinfo; do umount -l "$CUSENET_RUN_DIR/$m" || break; done
+  done
   if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
     for f in "$E2E_DIR"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 40 "$f"; }; done
   fi
