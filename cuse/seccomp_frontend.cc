@@ -400,7 +400,8 @@ void SeccompFrontend::Loop::dispatch(std::span<const epoll_event> events) {
   // its last descriptor of a socket carrier and then asks for something
   // (reopens the tun by name, lists interfaces) finds the file released,
   // as the kernel's close() would have left it. The hang-up was ready
-  // before the request was made, so it is in the same batch.
+  // before the request was made, so it is in the same batch (unless more
+  // than a batch of events was ready at once).
   for (const bool listeners : {false, true}) {
     for (const auto& ev : events) {
       auto* s = static_cast<Source*>(ev.data.ptr);

@@ -1,6 +1,7 @@
 #include "tests/system/daemon_fixture.h"
 
 #include <dirent.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -174,6 +175,21 @@ int Daemon::open_fds() const {
     if (e->d_name[0] != '.') ++n;
   ::closedir(d);
   return n;
+}
+
+std::string read_within(int fd, std::chrono::milliseconds limit, size_t want) {
+  std::string got;
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (got.size() < want) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+    pollfd p{fd, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) != 1) break;
+    char b[4096];
+    const ssize_t n = ::read(fd, b, sizeof b);
+    if (n <= 0) break;
+    got.append(b, static_cast<size_t>(n));
+  }
+  return got;
 }
 
 }  // namespace cusenet::testing

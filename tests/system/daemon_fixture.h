@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -58,6 +59,10 @@ int run(const std::string& cmd);
 // /dev/cuse, the kernel's TUN moved to $CUSENET_KERNEL_TUN); nullptr with
 // the reason to skip in *why. extra: further cusenetd arguments.
 std::unique_ptr<Daemon> start_cuse_daemon(std::string* why, const std::vector<std::string>& extra = {});
+
+// What fd gives within limit, until want bytes: less when it ends or stays
+// silent.
+std::string read_within(int fd, std::chrono::milliseconds limit, size_t want);
 
 // Waits up to 2 s for path to exist (the kernel adds a CUSE node a moment
 // after the daemon answers); its stat in *st, false if it never came.

@@ -38,6 +38,7 @@ namespace cusenet {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::read_within;
 
 // The slaves of ttyVP0..ttyVP3: a null-modem pair, then a paced one.
 std::vector<std::string> g_ttys;
@@ -73,21 +74,6 @@ bool wait_until(const std::function<bool()>& done) {
     std::this_thread::sleep_for(10ms);
   }
   return true;
-}
-
-std::string read_within(int fd, std::chrono::milliseconds limit, size_t want) {
-  std::string got;
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (got.size() < want) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
-    pollfd p{fd, POLLIN, 0};
-    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) != 1) break;
-    char b[4096];
-    const ssize_t n = ::read(fd, b, sizeof b);
-    if (n <= 0) break;
-    got.append(b, static_cast<size_t>(n));
-  }
-  return got;
 }
 
 UniqueFd open_raw(const std::string& path, speed_t speed = B0) {

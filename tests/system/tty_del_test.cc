@@ -28,6 +28,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::Daemon;
+using testing::read_within;
 
 bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 5s) {
   const auto end = std::chrono::steady_clock::now() + limit;
@@ -73,21 +74,6 @@ UniqueFd open_raw(const std::string& path) {
   ::cfmakeraw(&t);
   if (::tcsetattr(fd.get(), TCSANOW, &t) != 0) return {};
   return fd;
-}
-
-std::string read_within(int fd, std::chrono::milliseconds limit, size_t want) {
-  std::string got;
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (got.size() < want) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
-    pollfd p{fd, POLLIN, 0};
-    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) != 1) break;
-    char b[256];
-    const ssize_t n = ::read(fd, b, sizeof b);
-    if (n <= 0) break;
-    got.append(b, static_cast<size_t>(n));
-  }
-  return got;
 }
 
 class TtyDelTest : public ::testing::Test {
