@@ -433,7 +433,9 @@ void SeccompFrontend::Loop::on_inbox() {
     adopted.swap(adopted_);
   }
   const pid_t self = ::getpid();
-  for (auto& [fd, exact] : adopted) {
+  for (auto& entry : adopted) {
+    UniqueFd& fd = entry.first;
+    const bool exact = entry.second;
     // The same listener handed over again (any client may send one as
     // often as it likes) is served once: another copy would only hold a
     // descriptor of the daemon.
