@@ -23,6 +23,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -137,6 +138,13 @@ class TestDevice final : public Device {
   }
 
   std::atomic<int> opens{0}, releases{0}, double_releases{0};
+  // kStall ioctls wait here until stalled is cleared: a request that never
+  // returns, as through a caller's own stalled FUSE mapping.
+  static constexpr unsigned kStall = _IO('x', 1);
+  std::mutex stall_mu;
+  std::condition_variable stall_cv;
+  bool stalled = false;    // under stall_mu
+  int stalled_calls = 0;   // under stall_mu
   std::atomic<pid_t> last_pid{0};
   std::atomic<int> last_flags{0};
 
@@ -149,6 +157,14 @@ class TestDevice final : public Device {
 };
 
 long TestFile::ioctl(const Caller&, unsigned cmd, uint64_t arg, UserMemory& mem) {
+  if (cmd == TestDevice::kStall) {
+    std::unique_lock lock(dev_.stall_mu);
+    ++dev_.stalled_calls;
+    dev_.stall_cv.notify_all();
+    dev_.stall_cv.wait(lock, [this] { return !dev_.stalled; });
+    --dev_.stalled_calls;
+    return 0;
+  }
   if (cmd == TUNSETIFF) {
     attached_ = true;
     return 0;
@@ -309,7 +325,9 @@ class SeccompFrontendTest : public ::testing::Test {
       return frontend_->live_files() == 0 && frontend_->live_listeners() == 0;
     })) << "files "
         << frontend_->live_files() << ", listeners " << frontend_->live_listeners();
-    EXPECT_EQ(test_.releases.load(), test_.opens.load());
+    // A FUSE file's RELEASE comes after its close() returned.
+    EXPECT_TRUE(eventually([&] { return test_.releases.load() == test_.opens.load(); }))
+        << test_.releases.load() << " releases of " << test_.opens.load() << " opens";
     EXPECT_EQ(test_.double_releases.load(), 0);
     // Nothing of a released file or a finished listener stays open.
     EXPECT_TRUE(eventually([&] { return open_fds() == idle_fds_; }))
@@ -390,7 +408,8 @@ class SeccompCarrierTest : public SeccompFrontendTest {
     char dir[] = "/tmp/cusenet-carriers-XXXXXX";
     ASSERT_NE(::mkdtemp(dir), nullptr);
     dir_ = dir;
-    carriers_ = std::make_unique<FuseFrontend>(std::vector<Device*>{}, dir_ + "/mnt");
+    // test_ there too: its files' ioctls can hold the mount's threads.
+    carriers_ = std::make_unique<FuseFrontend>(std::vector<Device*>{&test_}, dir_ + "/mnt");
     ASSERT_EQ(carriers_->start(), 0);
     frontend_->use_carriers(carriers_.get());
     ASSERT_TRUE(eventually([&] { return carriers_->carriers_ready() == FuseFrontend::kCarriersAhead; }));
@@ -469,6 +488,57 @@ TEST_F(SeccompCarrierTest, ADetachedFilesSocketEndsAndANewOneComesWithTheNextAtt
             }),
             0);
   EXPECT_EQ(test_.opens.load(), 1);
+}
+
+// Every thread of the carriers' mount held by a request that does not
+// return (a user can do it through ioctls of its own): supervised opens
+// still complete, with carriers opened ahead and then sockets.
+TEST_F(SeccompCarrierTest, AStalledMountHoldsUpNoSupervisedOpen) {
+  {
+    std::lock_guard lock(test_.stall_mu);
+    test_.stalled = true;
+  }
+  std::vector<std::thread> stallers;
+  std::vector<UniqueFd> held;
+  // However the test ends, the held threads are let go.
+  struct Unstall {
+    TestDevice& dev;
+    std::vector<std::thread>& threads;
+    ~Unstall() {
+      {
+        std::lock_guard lock(dev.stall_mu);
+        dev.stalled = false;
+      }
+      dev.stall_cv.notify_all();
+      for (auto& t : threads) t.join();
+    }
+  } unstall{test_, stallers};
+  // Opened first: an open needs one of the threads the ioctls then hold.
+  for (int i = 0; i < 4; ++i) {
+    held.emplace_back(::open((dir_ + "/mnt/cusenet-test").c_str(), O_RDWR | O_CLOEXEC));
+    ASSERT_TRUE(held.back());
+  }
+  for (const UniqueFd& fd : held)
+    stallers.emplace_back([fd = fd.get()] { ::ioctl(fd, TestDevice::kStall, 0); });
+  {
+    std::unique_lock lock(test_.stall_mu);
+    ASSERT_TRUE(test_.stall_cv.wait_for(lock, 5s, [&] { return test_.stalled_calls >= 2; }));
+  }
+  const int opens = static_cast<int>(FuseFrontend::kCarriersAhead) + 4;
+  EXPECT_EQ(run([opens] {
+              ::alarm(30);  // a hang fails the test (SIGALRM) instead of holding it
+              std::vector<int> fds;
+              for (int i = 0; i < opens; ++i) {
+                // Not used through the mount here: that is what is stalled.
+                const int fd = ::open("/dev/cusenet-test", O_RDWR);
+                CHILD_CHECK(fd >= 0);
+                fds.push_back(fd);
+              }
+              for (int fd : fds) ::close(fd);
+              return 0;
+            }),
+            0);
+  held.clear();  // released by the FUSE threads once let go, after this
 }
 
 TEST_F(SeccompCarrierTest, NobodyElseFindsACarriersName) {
