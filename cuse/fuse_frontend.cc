@@ -311,8 +311,10 @@ bool FuseFrontend::bind_carrier(const Carrier& c, std::shared_ptr<OpenFile> file
   return core_->bind(c.fh, std::move(file), &device);
 }
 
-uint64_t FuseFrontend::releases_done() { return core_->releases_done(); }
-bool FuseFrontend::await_release_since(uint64_t before) { return core_->await_release_since(before); }
+long FuseFrontend::ioctl_after_releases(OpenFile& file, const Caller& caller, unsigned cmd,
+                                        uint64_t arg, UserMemory& mem) {
+  return core_->ioctl_after_releases(file, caller, cmd, arg, mem);
+}
 
 // Keeps kCarriersAhead carriers ready. A failed open (the mount going, no
 // descriptors) is tried again a moment later, not at once.

@@ -72,9 +72,9 @@ class FuseFrontend {
   bool bind_carrier(const Carrier& c, std::shared_ptr<OpenFile> file, const Device& device);
   // The mount's id (/proc/PID/fdinfo's mnt_id), 0 before start().
   uint64_t mount_id() const { return mount_id_; }
-  // See RequestCore::await_release_since.
-  uint64_t releases_done();
-  bool await_release_since(uint64_t before);
+  // See RequestCore::ioctl_after_releases: for a file this mount carries.
+  long ioctl_after_releases(OpenFile& file, const Caller& caller, unsigned cmd, uint64_t arg,
+                            UserMemory& mem);
 
   // Leak checks (carriers opened ahead are not open files).
   size_t open_files() const;

@@ -488,9 +488,7 @@ long RequestCore::ioctl(fuse_req_t req, const fuse_file_info* fi, unsigned flags
   } else if (!Caller::of_process(pid, &caller)) {
     r = -ESRCH;
   } else {
-    const uint64_t before = releases_done();
-    r = file->ioctl(caller, cmd, arg, mem);
-    if (r == -EBUSY && await_release_since(before)) r = file->ioctl(caller, cmd, arg, mem);
+    r = ioctl_after_releases(*file, caller, cmd, arg, mem);
   }
   TRACE(pid, device) << describe_ioctl(cmd, arg) << " = " << result(r);
   return r;
@@ -499,6 +497,14 @@ long RequestCore::ioctl(fuse_req_t req, const fuse_file_info* fi, unsigned flags
 // A RELEASE being served is waited for; one the kernel has queued but no
 // thread has read yet shows only when it completes, so a moment is given
 // to that too. Each EBUSY the kernel would give costs that moment.
+long RequestCore::ioctl_after_releases(OpenFile& file, const Caller& caller, unsigned cmd,
+                                       uint64_t arg, UserMemory& mem) {
+  const uint64_t before = releases_done();
+  const long r = file.ioctl(caller, cmd, arg, mem);
+  if (r != -EBUSY || !await_release_since(before)) return r;
+  return file.ioctl(caller, cmd, arg, mem);
+}
+
 uint64_t RequestCore::releases_done() {
   std::lock_guard lock(releasing_mu_);
   return released_n_;

@@ -61,11 +61,11 @@ class RequestCore {
   bool bind(uint64_t fh, std::shared_ptr<OpenFile> file, const Device* device);
   // Offered, or open and not yet released.
   bool known(uint64_t fh) const;
-  // RELEASEs completed so far; after an ioctl refused EBUSY,
-  // await_release_since(the count taken before it) waits a moment for one
-  // being served, or still on its way, to complete: false when none did.
-  uint64_t releases_done();
-  bool await_release_since(uint64_t before);
+  // file's ioctl, tried once more when it was refused EBUSY while a RELEASE
+  // of this core's was on its way (the name still held by a file whose
+  // close() has returned): as close() had released synchronously.
+  long ioctl_after_releases(OpenFile& file, const Caller& caller, unsigned cmd, uint64_t arg,
+                            UserMemory& mem);
 
   // Runs one ioctl with the argument's memory the frontend provides and
   // returns the result (negative errno); the frontend replies, since how the
@@ -121,6 +121,11 @@ class RequestCore {
   // parked read (OpenFile::read_after_wait). Needs mu_.
   bool try_read(fuse_req_t req, size_t size, pid_t pid, Handle& h, bool waited);
   void fail_parked(Handle& h, int err);
+  // RELEASEs completed so far; await_release_since(the count taken before
+  // an ioctl) waits a moment for one being served, or still on its way, to
+  // complete: false when none did.
+  uint64_t releases_done();
+  bool await_release_since(uint64_t before);
 
   const log::Channel channel_;
   std::shared_ptr<Wakeups> wakeups_;

@@ -839,13 +839,11 @@ void SeccompFrontend::Loop::handle_ioctl(int lfd, bool exact, const seccomp_noti
   ProcessMemory mem(process);
   long r;
   if (f) {
-    // A name still held by a FUSE carrier the caller has closed, whose
-    // RELEASE the kernel sends after close() returned.
+    // A name may still be held by a FUSE carrier the caller has closed.
     FuseFrontend* const carriers = this->carriers.load(std::memory_order_acquire);
-    const uint64_t before = carriers ? carriers->releases_done() : 0;
-    r = f->holders->file->ioctl(caller, cmd, arg, mem);
-    if (r == -EBUSY && carriers && carriers->await_release_since(before))
-      r = f->holders->file->ioctl(caller, cmd, arg, mem);
+    OpenFile& file = *f->holders->file;
+    r = carriers ? carriers->ioctl_after_releases(file, caller, cmd, arg, mem)
+                 : file.ioctl(caller, cmd, arg, mem);
     // Frames at rate from now on (TUNSETIFF, or a queue attached again) and
     // no live socket for them: one takes the place of this descriptor.
     if (r >= 0 && !exact && f->holders->file->carries_data() && !(f->io && !f->io->hung_up()))
